@@ -1,0 +1,41 @@
+# SID Lens: `make app` (set up, prepare the embedded default, start the app) and `make test`.
+# Both are idempotent: the virtual environment is rebuilt only when a requirements file changes,
+# and pipeline steps reuse what they already built.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: setup app test test-fast pipeline browser clean-venv
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	touch $@
+
+setup: $(STAMP)
+
+# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+pipeline: setup
+	$(PY) -m core data prepare --dataset ml-100k
+	$(PY) -m core sids build --dataset ml-100k
+	$(PY) -m core data stats --dataset ml-100k --json
+	$(PY) -m core sids stats --dataset ml-100k --json
+
+app: pipeline
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -x -m "not slow"
+
+clean-venv:
+	rm -rf $(VENV)

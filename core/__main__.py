@@ -1,0 +1,4 @@
+"""`python -m core ...` entry point."""
+from core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The in-memory shape of a dataset, shared by every later stage.
+
+Ids are strings everywhere (MovieLens ids are numbers, Amazon ids are ASINs) so nothing downstream
+has to care where a dataset came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    title: str
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """The text the item encoder embeds: title, year and genres."""
+        parts = [self.title if self.year is None or str(self.year) in self.title
+                 else f"{self.title} ({self.year})"]
+        if self.genres:
+            parts.append("Genres: " + ", ".join(self.genres))
+        return ". ".join(parts)
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    age: int | None = None
+    gender: str | None = None
+    occupation: str | None = None
+
+    def profile(self) -> str:
+        """A short profile sentence for prompts ('' when nothing is known)."""
+        bits = []
+        if self.age is not None:
+            bits.append(f"age {self.age}")
+        if self.gender:
+            bits.append({"M": "male", "F": "female"}.get(self.gender, self.gender))
+        if self.occupation:
+            bits.append(self.occupation)
+        return ", ".join(bits)
+
+
+@dataclass(frozen=True)
+class Interaction:
+    user_id: str
+    item_id: str
+    timestamp: int
+    rating: float | None = None
+
+
+@dataclass
+class Dataset:
+    """Items, users and each user's chronologically ordered interactions.
+
+    `sequences[user_id]` is sorted by (timestamp, then the order the rows appeared in the source
+    file), which is the deterministic tie-break every split relies on.
+    """
+
+    name: str
+    items: dict[str, Item]
+    users: dict[str, User]
+    sequences: dict[str, list[Interaction]]
+    meta: dict = field(default_factory=dict)
+
+    def stats(self) -> dict:
+        return {
+            "users": len(self.sequences),
+            "items": len(self.items),
+            "interactions": sum(len(s) for s in self.sequences.values()),
+        }

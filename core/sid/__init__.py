@@ -1,0 +1,1 @@
+"""sid stage of the SID Lens engine."""
