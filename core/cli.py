@@ -15,7 +15,7 @@ import sys
 from core.errors import SidLensError
 
 # Modules that contribute commands, in the order `--help` lists them.
-COMMAND_MODULES = ["core.data.cli", "core.sid.cli"]
+COMMAND_MODULES = ["core.data.cli", "core.sid.cli", "core.corpus.cli", "core.eval.cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

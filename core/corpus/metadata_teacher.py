@@ -1,0 +1,148 @@
+"""The offline teacher: narratives written from metadata and training statistics alone.
+
+Deterministic (the same item or user always gets the same text, on any machine: phrasings are
+chosen by a CRC of the ids, not by Python's randomised `hash`) but varied across items, so the
+student does not learn one sentence frame. The facts it states: title, year, genres, the number
+and mean of training ratings, how popular the item is, the items most often watched next to it,
+and for users their profile, genres, eras and the items they rated highest and lowest. The paper's
+teacher is a large LLM with world knowledge; this one knows only what the dataset says, which is
+exactly what a reviewer can check (see the faithfulness flags of issue 4).
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Sequence
+
+from core.corpus.context import CorpusContext, HistoryFacts
+
+
+def pick(options: Sequence[str], *key) -> str:
+    """One of `options`, chosen by a stable hash of `key`."""
+    return options[zlib.crc32("|".join(map(str, key)).encode()) % len(options)]
+
+
+def join(words: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
+
+
+def article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def _quality(mean: float) -> str:
+    return ("highly rated" if mean >= 4.2 else "well liked" if mean >= 3.6
+            else "met with mixed opinions" if mean >= 2.8 else "poorly rated")
+
+
+def _popularity(rank: float) -> str:
+    return ("one of the most watched titles" if rank < 0.05 else "a popular title" if rank < 0.25
+            else "a moderately known title" if rank < 0.6 else "a rarely watched title")
+
+
+class MetadataTeacher:
+    name = "metadata"
+
+    # -- items ------------------------------------------------------------------------------------
+    def item_narrative(self, item_id: str, context: CorpusContext) -> str:
+        item = context.dataset.items[item_id]
+        sid, title = context.sid(item_id), context.title(item_id)
+        genres = join(item.genres) or "uncategorised"
+        opener = pick([f"{sid} is {title}, {article(genres)} {genres} title.",
+                       f"{title} carries the Semantic ID {sid}; it is filed under {genres}.",
+                       f"The item {sid} stands for {title} ({genres}).",
+                       f"{title} {sid} belongs to {genres}."], item_id, "open")
+        sentences = [opener]
+        mean, count = context.rating_stats.get(item_id, (None, 0))
+        if count and mean is not None:
+            sentences.append(pick([
+                f"It has {count} training ratings averaging {mean:.1f} out of 5, so it is {_quality(mean)}.",
+                f"Viewers rated it {mean:.1f}/5 on average over {count} ratings: {_quality(mean)}.",
+                f"With a mean rating of {mean:.1f} from {count} viewers it is {_quality(mean)}."], item_id, "rating"))
+            sentences.append(pick([f"It is {_popularity(context.popularity_rank[item_id])} in the catalogue.",
+                                   f"Among all items it is {_popularity(context.popularity_rank[item_id])}."],
+                                  item_id, "pop"))
+        else:
+            sentences.append("Nobody rated it in the training data.")
+        together = [context.labelled(i) for i in context.cowatched(item_id)]
+        if together:
+            sentences.append(pick([f"People who watched it often watched {join(together)} around the same time.",
+                                   f"It is frequently watched next to {join(together)}.",
+                                   f"Its usual neighbours in viewing histories are {join(together)}."], item_id, "co"))
+        return " ".join(sentences)
+
+    # -- users ------------------------------------------------------------------------------------
+    def user_narrative(self, user_id: str, history: Sequence[str], context: CorpusContext) -> str:
+        facts = context.history_facts(user_id, history)
+        key = (user_id, history[0], len(history))
+        profile = context.profile(user_id)
+        who = f"This viewer ({profile})" if profile else "This viewer"
+        sentences = [pick([f"{who} watched {len(history)} titles in this stretch.",
+                           f"{who} went through {len(history)} titles here."], *key, "open")]
+        steps = ["They begin with {}.", "Next come {}.", "After that they watch {}.", "Then {}."]
+        groups = [history[i:i + 4] for i in range(0, len(history), 4)]
+        for n, group in enumerate(groups):
+            text = join([context.labelled(i) for i in group])
+            last = n == len(groups) - 1 and n > 0
+            sentences.append(f"Most recently: {text}." if last else steps[min(n, len(steps) - 1)].format(text))
+        sentences.extend(self._taste(facts, context, key))
+        return " ".join(sentences)
+
+    def preference_summary(self, user_id: str, history: Sequence[str], context: CorpusContext) -> str:
+        facts = context.history_facts(user_id, history)
+        key = (user_id, history[0], len(history), "summary")
+        lines = []
+        if facts.genres:
+            lines.append(pick(["Likes: {}.", "Favourite genres: {}.", "Drawn to {}."], *key, "g").format(
+                join([g for g, _ in facts.genres[:3]])))
+        if facts.decades:
+            lines.append(f"Era: mostly the {facts.decades[0][0]}s"
+                         + (f", some {join([f'{d}s' for d, _ in facts.decades[1:3]])}." if len(facts.decades) > 1 else "."))
+        if facts.mean_rating is not None:
+            lines.append(f"Rates {'generously' if facts.mean_rating >= 3.8 else 'critically' if facts.mean_rating < 3.2 else 'evenly'}"
+                         f" (mean {facts.mean_rating:.1f}/5).")
+        if facts.liked:
+            lines.append(f"Favourites: {join([context.labelled(i) for i in facts.liked[:3]])}.")
+        if facts.disliked:
+            lines.append(f"Avoids titles like {join([context.labelled(i) for i in facts.disliked[:2]])}.")
+        return " ".join(lines)
+
+    def _taste(self, facts: HistoryFacts, context: CorpusContext, key) -> list[str]:
+        out = []
+        if facts.genres:
+            top = [f"{g} ({n})" for g, n in facts.genres[:3]]
+            out.append(pick([f"{join(top)} dominate.", f"The genres that recur are {join(top)}.",
+                             f"Most of it is {join(top)}."], *key, "genres"))
+        if facts.decades:
+            out.append(pick(["Most titles are from the {}s.", "The {}s are the favourite era."], *key, "era")
+                       .format(facts.decades[0][0]))
+        if facts.liked:
+            out.append(f"They rated {join([context.labelled(i) for i in facts.liked[:2]])} highest.")
+        if facts.disliked:
+            out.append(f"They did not enjoy {context.labelled(facts.disliked[0])}.")
+        return out
+
+    # -- reasoning (issue 4) ------------------------------------------------------------------------
+    def reasoning_trace(self, user_id: str, history: Sequence[str], target: str, context: CorpusContext) -> str:
+        """History analysed (profile, genres, eras, recent items by title and SID, favourites),
+        ending in the next item by title; the SID itself follows `</think>` in the training text."""
+        facts = context.history_facts(user_id, history)
+        key = (user_id, len(history), target)
+        profile = context.profile(user_id)
+        sentences = [f"The user ({profile}) has watched {len(history)} titles." if profile
+                     else f"The user has watched {len(history)} titles."]
+        sentences.extend(self._taste(facts, context, key))
+        recent = history[-2:]
+        recent_genres = sorted({g for i in recent for g in context.dataset.items[i].genres})
+        sentences.append(f"The latest are {join([context.labelled(i) for i in recent])}"
+                         + (f", which are {join(recent_genres)}." if recent_genres else "."))
+        item = context.dataset.items[target]
+        shared = [g for g in item.genres if g in dict(facts.genres)]
+        what = join(item.genres) or "similar"
+        era = f" from the {item.year // 10 * 10}s" if item.year else ""
+        reason = f", in line with their taste for {join(shared)}" if shared else ", a change from their usual genres"
+        sentences.append(pick([f"So the next one is likely {article(what)} {what} title{era}{reason}: {context.title(target)}.",
+                               f"A fitting next pick is {article(what)} {what} title{era}{reason}, namely {context.title(target)}."],
+                              *key, "end"))
+        return " ".join(sentences)

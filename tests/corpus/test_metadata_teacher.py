@@ -1,0 +1,57 @@
+"""The offline teacher states the right facts, interleaves the right SIDs and is deterministic."""
+from __future__ import annotations
+
+from core.corpus.metadata_teacher import MetadataTeacher, join
+from core.sid.sidmap import TOKEN_RE
+
+
+def _sid_items(ctx, text: str) -> list[str]:
+    """Items named by the SIDs in `text`, in order."""
+    sids = [m.group(0) for m in TOKEN_RE.finditer(text)]
+    return [ctx.sidmap.item_for_text("".join(sids[i:i + 3])) for i in range(0, len(sids), 3)]
+
+
+def test_item_narrative_states_metadata_and_statistics(tiny_context):
+    teacher = MetadataTeacher()
+    item_id = max(tiny_context.rating_stats, key=lambda i: tiny_context.rating_stats[i][1])
+    text = teacher.item_narrative(item_id, tiny_context)
+    mean, count = tiny_context.rating_stats[item_id]
+    assert tiny_context.sid(item_id) in text and tiny_context.title(item_id) in text
+    assert join(tiny_context.dataset.items[item_id].genres) in text
+    assert f"{mean:.1f}" in text and str(count) in text
+    named = _sid_items(tiny_context, text)
+    assert named[0] == item_id and named[1:] == tiny_context.cowatched(item_id)
+
+
+def test_narratives_are_deterministic_but_varied(tiny_context):
+    texts = [MetadataTeacher().item_narrative(i, tiny_context) for i in tiny_context.catalogue]
+    again = [MetadataTeacher().item_narrative(i, tiny_context) for i in tiny_context.catalogue]
+    assert texts == again
+    openers = {t.split(" ")[1] for t in texts}
+    assert len(openers) >= 3
+
+
+def test_user_narrative_walks_the_history_in_order(tiny_context):
+    history = tiny_context.split.train_items("2")[:9]
+    text = MetadataTeacher().user_narrative("2", history, tiny_context)
+    named = _sid_items(tiny_context, text)
+    assert named[:len(history)] == history            # every item, in order, then favourites
+    assert set(named) <= set(history)
+    assert tiny_context.profile("2") in text
+
+
+def test_preference_summary_names_top_genre_and_history_items_only(tiny_context):
+    history = tiny_context.split.train_items("4")
+    text = MetadataTeacher().preference_summary("4", history, tiny_context)
+    facts = tiny_context.history_facts("4", history)
+    assert facts.genres[0][0] in text and f"{facts.decades[0][0]}s" in text
+    assert set(_sid_items(tiny_context, text)) <= set(history)
+
+
+def test_reasoning_trace_analyses_history_and_ends_in_target(tiny_context):
+    example = tiny_context.train_examples[-1]
+    text = MetadataTeacher().reasoning_trace(example.user_id, example.history, example.target, tiny_context)
+    assert text.endswith(tiny_context.title(example.target) + ".")
+    assert tiny_context.sid(example.target) not in text   # the SID follows </think>, not inside it
+    assert set(_sid_items(tiny_context, text)) <= set(example.history)
+    assert tiny_context.labelled(example.history[-1]) in text
