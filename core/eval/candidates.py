@@ -1,0 +1,67 @@
+"""The 20-candidate protocol of S-DPO and LLaRA.
+
+Each user gets the target plus 19 items they never interacted with (at any time, not only before
+the target), drawn with a random generator seeded by (seed, user id) so the same user always gets
+the same list whatever order users are evaluated in, then shuffled with the same generator so the
+target's position carries no signal. A model scores every candidate (an LM by the likelihood of
+the candidate's SID, a baseline by its item score) and HR@1 is the share of users whose target
+scores highest. Unlike the papers, which sample from the items of their own preprocessed
+datasets, we sample from every item of the dataset in sorted id order so the draw is reproducible.
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from core.data.split import Split
+from core.errors import SidLensError
+
+N_CANDIDATES = 20
+
+
+def sample_candidates(split: Split, user_id: str, n: int = N_CANDIDATES, seed: int = 0,
+                      part: str = "test") -> list[str]:
+    """The target of `part` for `user_id` plus n-1 never-seen items, in a seeded shuffled order."""
+    if n < 1:
+        raise SidLensError(f"the number of candidates must be at least 1, got {n}")
+    target = split.example(user_id, part).target
+    ever_seen = set(split.sequences[str(user_id)])
+    pool = sorted(item for item in split.dataset.items if item not in ever_seen)
+    if len(pool) < n - 1:
+        raise SidLensError(f"user {user_id} has only {len(pool)} unseen items, fewer than the {n - 1} "
+                           f"negatives the {n}-candidate protocol needs")
+    rng = random.Random(f"{seed}:{user_id}")
+    candidates = [target] + rng.sample(pool, n - 1)
+    rng.shuffle(candidates)
+    return candidates
+
+
+def hit_at_1(candidates: Sequence[str], scores: Sequence[float], target: str) -> bool:
+    """True when the target's score is strictly higher than every other candidate's.
+
+    A tie counts as a miss, so a model that gives every candidate the same score gets HR@1 = 0
+    rather than a lucky 1/20 from whichever tie-break comes first.
+    """
+    if len(candidates) != len(scores):
+        raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
+    target_score = None
+    best_other = float("-inf")
+    for item, score in zip(candidates, scores):
+        if item == target:
+            target_score = score
+        else:
+            best_other = max(best_other, score)
+    if target_score is None:
+        raise ValueError(f"target {target!r} is not among the candidates")
+    return target_score > best_other
+
+
+def hr1_from_scores(candidate_lists: Sequence[Sequence[str]], score_lists: Sequence[Sequence[float]],
+                    targets: Sequence[str]) -> float:
+    """Mean of `hit_at_1` over users (0.0 for no users)."""
+    if not (len(candidate_lists) == len(score_lists) == len(targets)):
+        raise ValueError("candidate_lists, score_lists and targets must have the same length")
+    if not targets:
+        return 0.0
+    hits = sum(hit_at_1(c, s, t) for c, s, t in zip(candidate_lists, score_lists, targets))
+    return hits / len(targets)

@@ -1,0 +1,109 @@
+"""Commands of the `baselines` and `runs` groups.
+
+    python -m core baselines run --dataset ml-100k [--only popularity|sasrec] [--json]
+    python -m core runs list [--dataset ml-100k] [--json]
+
+Baselines are stored as runs named "popularity" and "sasrec" (stage "baseline") with the same
+metric keys and per-user results as every LM evaluation, so `runs list` and the pages compare them.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from core.cli import print_json
+from core.data.registry import load_dataset
+from core.data.split import Split
+from core.errors import SidLensError
+from core.eval.popularity import run_popularity
+from core.eval.ranking import CAND_KEY, RankingConfig
+from core.eval.sasrec import SASRecConfig, run_sasrec
+from core.store import Store
+
+BASELINES = {"popularity": run_popularity, "sasrec": run_sasrec}
+SHOWN_METRICS = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", CAND_KEY]
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per SASRecConfig field (RankingConfig's fields included), help from the dataclass."""
+    group = parser.add_argument_group("evaluation and SASRec options")
+    for f in fields(SASRecConfig):
+        if f.name == "exclude_seen":
+            group.add_argument("--include-seen", dest="exclude_seen", action="store_false",
+                               help="keep the items a user saw before the target in the ranking")
+            continue
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=f.default,
+                           metavar=f.name.upper(), help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def _format_table(rows: list[dict], columns: list[str]) -> str:
+    cells = [[f"{r[c]:.4f}" if isinstance(r.get(c), float) else str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def cmd_baselines_run(args) -> int:
+    if args.window < 1:
+        raise SidLensError(f"--window must be at least 1, not {args.window}")
+    split = Split(load_dataset(args.dataset), window=args.window)
+    store = Store()
+    sasrec_config = SASRecConfig(**{f.name: getattr(args, f.name) for f in fields(SASRecConfig)})
+    ranking_config = RankingConfig(**{f.name: getattr(args, f.name) for f in fields(RankingConfig)})
+    configs = {"popularity": ranking_config, "sasrec": sasrec_config}
+    names = [args.only] if args.only else list(BASELINES)
+    summary = {name: BASELINES[name](store, split, configs[name]) for name in names}
+    if args.json:
+        print_json({name: {"run": name, "dataset": args.dataset, "users": len(split.examples("test")),
+                           "test": out["test"], "valid": out["valid"], "fit": out["fit"]}
+                    for name, out in summary.items()})
+    else:
+        print(_format_table([{"run": name, **out["test"]} for name, out in summary.items()],
+                            ["run"] + SHOWN_METRICS))
+    return 0
+
+
+def list_runs(store: Store, dataset: str | None = None) -> list[dict]:
+    """Every run (optionally of one dataset) with its test metrics, newest first."""
+    where, params = ("dataset = ?", [dataset]) if dataset else (None, None)
+    return [{"name": r["name"], "stage": r["stage"], "parent": r["parent"], "dataset": r["dataset"],
+             "status": r["status"], "updated": r["updated"], "test": store.metrics(r["name"], "test")}
+            for r in store.rows("runs", where, params, order_by="updated desc, name")]
+
+
+def cmd_runs_list(args) -> int:
+    runs = list_runs(Store(), args.dataset)
+    if args.json:
+        print_json(runs)
+    elif not runs:
+        print("no runs yet")
+    else:
+        print(_format_table([{**{k: v for k, v in r.items() if k != "test"}, **r["test"]} for r in runs],
+                            ["name", "stage", "parent", "dataset", "status"] + SHOWN_METRICS))
+    return 0
+
+
+def register(groups) -> None:
+    baselines = groups.add_parser("baselines", help="popularity and SASRec baselines on the leave-one-out split",
+                                  description="Train and evaluate the baselines on the same split as the LM runs.")
+    commands = baselines.add_subparsers(dest="command", metavar="<command>", required=True)
+    run = commands.add_parser("run", help="fit, evaluate (valid and test) and store the baselines as runs",
+                              description="Fit the popularity and SASRec baselines, rank all items for every "
+                                          "user (seen items excluded), compute HR@K, NDCG@K and the 20-candidate "
+                                          "HR@1, and store them as runs 'popularity' and 'sasrec'.")
+    run.add_argument("--dataset", default="ml-100k", help="dataset name (default: ml-100k)")
+    run.add_argument("--only", choices=sorted(BASELINES), help="run one baseline only (default: both)")
+    run.add_argument("--window", type=int, default=20, help="history window of the split (default: 20)")
+    run.add_argument("--json", action="store_true", help="print valid and test metrics of each baseline as JSON")
+    _config_options(run)
+    run.set_defaults(func=cmd_baselines_run)
+
+    runs = groups.add_parser("runs", help="list training and evaluation runs",
+                             description="Runs recorded in the store (training, evaluation, baselines).")
+    commands = runs.add_subparsers(dest="command", metavar="<command>", required=True)
+    listing = commands.add_parser("list", help="runs with stage, parent, dataset, status and test metrics",
+                                  description="Every run in the store, newest first, with its test metrics.")
+    listing.add_argument("--dataset", help="only runs of this dataset")
+    listing.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+    listing.set_defaults(func=cmd_runs_list)
