@@ -1,0 +1,93 @@
+"""The canonical recommendation prompt, shared by the corpus, training, decoding and evaluation.
+
+One prompt everywhere matters: a model trained on one wording and evaluated on another loses
+accuracy for reasons that have nothing to do with recommendation. The history is the user's last
+`window` items, oldest first, each written as its SID (optionally followed by its title); the user
+turn asks for the next item's SID, and the answer (the assistant turn) is the SID alone, e.g.
+`<a_12><b_3><c_45>`. Items are separated by a newline: an added token after a space costs an extra
+lone-space token with this tokenizer, a newline costs one token and reads naturally.
+
+Truncation is reported, not hidden: `recommendation_messages` returns `(messages, notes)`, where
+`notes` holds one line per adjustment (e.g. "history of 35 items truncated to the last 20"), so the
+CLI can print it and the app can show it next to the prompt.
+
+Differences from the papers: MiniOneRec/LC-Rec write histories as comma-separated SIDs with many
+instruction phrasings; here the recommendation prompt is one fixed wording (the alignment corpus
+adds other phrasings for the other tasks) so that evaluation matches training exactly.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from core.data.schema import Dataset
+from core.errors import SidLensError
+from core.sid.sidmap import SidMap
+
+DEFAULT_WINDOW = 20
+SYSTEM_PROMPT = (
+    "You are a recommender system. Every {noun} is written as a Semantic ID: one token per level, "
+    "such as <a_12><b_3><c_45>; {noun}s with similar content share the leading tokens."
+)
+
+
+def item_noun(dataset: Dataset | None) -> str:
+    """What an item is called in prompts ("movie" for MovieLens; `dataset.meta["item_noun"]`)."""
+    return (dataset.meta.get("item_noun") if dataset is not None else None) or "item"
+
+
+def check_history(sidmap: SidMap, history_item_ids: Sequence[str]) -> list[str]:
+    """History ids as strings; SidLensError when empty or when some items have no SID."""
+    history = [str(i) for i in history_item_ids]
+    if not history:
+        raise SidLensError("empty history: a recommendation needs at least one item the user interacted with")
+    unknown = list(dict.fromkeys(i for i in history if i not in sidmap.codes))
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise SidLensError(f"unknown item ids in history for dataset {sidmap.dataset}: {shown}")
+    return history
+
+
+def history_block(sidmap: SidMap, dataset: Dataset | None, history_item_ids: Sequence[str],
+                  with_titles: bool = False) -> str:
+    """One line per item, oldest first: its SID, and with `with_titles` its title after it."""
+    history = check_history(sidmap, history_item_ids)
+    if with_titles and dataset is None:
+        raise ValueError("with_titles needs the dataset for item titles")
+    lines = []
+    for item_id in history:
+        sid = sidmap.sid_text(item_id)
+        if with_titles:
+            item = dataset.items.get(item_id)
+            sid = f"{sid} {item.title}" if item is not None else sid
+        lines.append(sid)
+    return "\n".join(lines)
+
+
+def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str],
+                            profile: str | None = None, window: int = DEFAULT_WINDOW,
+                            with_titles: bool = False) -> tuple[list[dict], list[str]]:
+    """(chat messages asking for the next item's SID, notes about adjustments made to the input).
+
+    Histories longer than `window` keep their last `window` items (a note says so); empty histories
+    and unknown item ids raise SidLensError.
+    """
+    history = check_history(sidmap, history)
+    notes = []
+    if len(history) > window:
+        notes.append(f"history of {len(history)} items truncated to the last {window}")
+        history = history[-window:]
+    noun = item_noun(dataset)
+    user = ""
+    if profile:
+        user += f"User profile: {profile}.\n"
+    user += (f"The user interacted with these {noun}s, oldest first:\n"
+             f"{history_block(sidmap, dataset, history, with_titles)}\n"
+             f"Predict the Semantic ID of the next {noun} the user will interact with.")
+    messages = [{"role": "system", "content": SYSTEM_PROMPT.format(noun=noun)},
+                {"role": "user", "content": user}]
+    return messages, notes
+
+
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    """The prompt text through the model's own chat template, ending where the assistant answers."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -1,0 +1,83 @@
+"""SID tokens in the LM's vocabulary.
+
+Every code of every level (`<a_0>` .. `<c_255>`, from `SidMap.all_tokens()`) becomes one added
+token. They are added as NON-special tokens: `decode(..., skip_special_tokens=True)` (what TRL's
+GRPO trainer hands to reward functions) keeps them, and the chat template treats them as text.
+
+Initialising the new rows (the embedding is tied, so a row is both the token's input vector and
+its output vector):
+- with `item_texts` (item id -> title text): the row of `<a_12>` is the mean input embedding of the
+  sub-tokens of the texts of all items whose SID has code 12 at level a. RQ codes cluster items by
+  the embedding of that same text, so this gives each code a prior meaning ("mostly 1990s comedies")
+  that the model can already read, and, as an output vector, similar logits to those words.
+  Averaging over many items shrinks the row norm; rows are rescaled to the vocabulary's mean norm
+  so new tokens are neither drowned out nor dominant.
+- without texts, or for a code no item uses: transformers' mean resizing (a sample from a normal with
+  the old rows' mean and covariance), which keeps the first-step logits of the new tokens near the
+  vocabulary average instead of random.
+Both differ from MiniOneRec/LC-Rec, which leave the rows at random init; training moves them anyway,
+the prior only shortens the start.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Mapping
+
+import torch
+
+from core.errors import SidLensError
+from core.sid.sidmap import SidMap, token
+
+
+def add_sid_tokens(model, tokenizer, sidmap: SidMap, item_texts: Mapping[str, str] | None = None) -> list[int]:
+    """Add every SID token of `sidmap`, resize the embeddings, initialise the new rows; return their ids.
+
+    Tokens already in the vocabulary (a second call, or a tokenizer saved with them) are kept as they
+    are: their ids and rows are unchanged, and only genuinely new rows are initialised.
+    """
+    tokens = sidmap.all_tokens()
+    vocab = tokenizer.get_vocab()
+    fresh = [t for t in tokens if t not in vocab]
+    tokenizer.add_tokens(fresh, special_tokens=False)
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > old_rows:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+    ids = tokenizer.convert_tokens_to_ids(tokens)
+    if item_texts:
+        fresh_ids = {i for i in tokenizer.convert_tokens_to_ids(fresh) if i >= old_rows}
+        _init_from_texts(model, tokenizer, sidmap, item_texts, fresh_ids)
+    return ids
+
+
+def sid_token_ids(tokenizer, sidmap: SidMap) -> list[list[int]]:
+    """Per level, the token id of each code (`result[level][code]`), for decoding and rewards."""
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in sidmap.all_tokens() if t not in vocab]
+    if missing:
+        raise SidLensError(f"tokenizer lacks {len(missing)} SID tokens (first {missing[0]}): "
+                           "call add_sid_tokens or load a checkpoint trained with this SID map")
+    return [[vocab[token(level, code)] for code in range(size)] for level, size in enumerate(sidmap.codebook_sizes)]
+
+
+@torch.no_grad()
+def _init_from_texts(model, tokenizer, sidmap: SidMap, item_texts: Mapping[str, str], fresh_ids: set[int]) -> None:
+    weight = model.get_input_embeddings().weight
+    old = weight[: min(fresh_ids)].float()
+    target_norm = old.norm(dim=1).mean()
+    members: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for item_id, codes in sidmap.codes.items():
+        if item_id in item_texts:
+            for level, code in enumerate(codes):
+                members[(level, code)].append(item_id)
+    item_means = {}
+    for item_id in {i for ids in members.values() for i in ids}:
+        sub = tokenizer(item_texts[item_id], add_special_tokens=False)["input_ids"]
+        sub = [i for i in sub if i < old.shape[0]]
+        if sub:
+            item_means[item_id] = old[sub].mean(dim=0)
+    for (level, code), items in members.items():
+        row = tokenizer.convert_tokens_to_ids(token(level, code))
+        vecs = [item_means[i] for i in items if i in item_means]
+        if row in fresh_ids and vecs:
+            mean = torch.stack(vecs).mean(dim=0)
+            weight[row] = (mean * target_norm / mean.norm().clamp_min(1e-8)).to(weight.dtype)

@@ -1,0 +1,48 @@
+import json
+
+import pytest
+import torch
+
+from core.errors import SidLensError
+from core.llm.backbone import DEFAULT_BASE, PROBE_FILE, convert_default, load_base, probe_logits, resolve_dtype
+
+
+def test_converted_model_matches_gguf_logits():
+    """The safetensors cache reproduces the GGUF model (probe logits recorded from the GGUF load)."""
+    folder = convert_default()  # slow only the first time on a machine (~30 s), cached afterwards
+    expected = torch.tensor(json.loads((folder / PROBE_FILE).read_text())["last_logits"])
+    model, tokenizer = load_base()
+    assert model.sidlens_base == DEFAULT_BASE
+    assert model.dtype == torch.float32 and model.device.type == "cpu"
+    assert torch.allclose(probe_logits(model, tokenizer), expected, atol=1e-4)
+    assert tokenizer.pad_token is not None and tokenizer.padding_side == "left"
+    assert model.config.pad_token_id == tokenizer.pad_token_id
+    # the real instruct model answers the probe sensibly: " Paris" is its top next token
+    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    with torch.no_grad():
+        top = model(ids).logits[0, -1].argmax().item()
+    assert tokenizer.decode([top]).strip() == "Paris"
+
+
+def test_missing_local_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(SidLensError, match=r"not found: no such folder") as exc:
+        load_base(str(tmp_path / "no-such-model"))
+    assert "\n" not in str(exc.value) and "no-such-model" in str(exc.value)
+
+
+def test_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(SidLensError, match="no config.json"):
+        load_base(str(tmp_path))
+
+
+def test_uncached_hub_name_offline_is_refused():
+    with pytest.raises(SidLensError, match="could not be loaded") as exc:
+        load_base("sidlens-nobody/not-a-model")
+    assert "\n" not in str(exc.value)
+
+
+def test_dtype_defaults():
+    assert resolve_dtype(torch.device("cpu")) == torch.float32
+    assert resolve_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    with pytest.raises(SidLensError, match="unknown dtype"):
+        resolve_dtype(torch.device("cpu"), "banana")

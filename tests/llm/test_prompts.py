@@ -1,0 +1,44 @@
+import pytest
+
+from core.data.schema import Dataset, Item
+from core.errors import SidLensError
+from core.llm.prompts import history_block, recommendation_messages, render_prompt
+from core.llm.tiny import tiny_model
+
+
+@pytest.fixture
+def toy_dataset(toy_sidmap):
+    items = {i: Item(i, f"Film {i} (1995)", 1995) for i in toy_sidmap.codes}
+    return Dataset("toy", items, {}, {}, meta={"item_noun": "movie"})
+
+
+def test_history_block_lists_sids_oldest_first(toy_sidmap, toy_dataset):
+    assert history_block(toy_sidmap, toy_dataset, ["3", "17"]) == "<a_3><b_0><c_3>\n<a_1><b_2><c_1>"
+    with_titles = history_block(toy_sidmap, toy_dataset, [3], with_titles=True)
+    assert with_titles == "<a_3><b_0><c_3> Film 3 (1995)"
+
+
+def test_messages_render_through_the_chat_template(toy_sidmap, toy_dataset):
+    _, tokenizer = tiny_model()
+    messages, notes = recommendation_messages(toy_sidmap, toy_dataset, ["3", "17"], profile="age 24, male, student")
+    assert notes == [] and [m["role"] for m in messages] == ["system", "user"]
+    assert "next movie" in messages[1]["content"] and "age 24, male, student" in messages[1]["content"]
+    prompt = render_prompt(tokenizer, messages)
+    assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+    assert "<a_3><b_0><c_3>\n<a_1><b_2><c_1>" in prompt
+
+
+def test_long_history_is_truncated_with_a_note(toy_sidmap, toy_dataset):
+    history = [str(i) for i in range(30)]
+    messages, notes = recommendation_messages(toy_sidmap, toy_dataset, history, window=20)
+    assert notes == ["history of 30 items truncated to the last 20"]
+    assert toy_sidmap.sid_text("9") not in messages[1]["content"]
+    assert toy_sidmap.sid_text("10") in messages[1]["content"]
+
+
+def test_bad_histories_are_one_line_errors(toy_sidmap, toy_dataset):
+    with pytest.raises(SidLensError, match="empty history"):
+        recommendation_messages(toy_sidmap, toy_dataset, [])
+    with pytest.raises(SidLensError, match=r"unknown item ids in history for dataset toy: 999, x") as exc:
+        recommendation_messages(toy_sidmap, toy_dataset, ["3", "999", "x", "999"])
+    assert "\n" not in str(exc.value)

@@ -1,0 +1,61 @@
+import pytest
+import torch
+
+from core.errors import SidLensError
+from core.llm.sid_tokens import add_sid_tokens, sid_token_ids
+from core.llm.tiny import tiny_model
+
+TEXT = "I watched Toy Story (1995) and then something else."
+
+
+def test_sid_tokens_are_single_ordinary_tokens(toy_sidmap):
+    model, tokenizer = tiny_model()
+    before_ids = tokenizer(TEXT).input_ids
+    old_rows = model.get_input_embeddings().weight.detach().clone()
+    ids = add_sid_tokens(model, tokenizer, toy_sidmap)
+
+    assert len(ids) == len(toy_sidmap.all_tokens()) == 8 + 8 + 4
+    assert ids == list(range(old_rows.shape[0], old_rows.shape[0] + len(ids)))
+    assert tokenizer("<a_5>").input_ids == [tokenizer.convert_tokens_to_ids("<a_5>")]
+    assert tokenizer(TEXT).input_ids == before_ids
+    emb = model.get_input_embeddings().weight
+    assert emb.shape[0] == len(tokenizer)
+    assert torch.equal(emb[: old_rows.shape[0]], old_rows)
+    assert model.lm_head.weight is emb  # still tied after resizing
+    sid = toy_sidmap.sid_text("13")
+    encoded = tokenizer(sid).input_ids
+    assert len(encoded) == 3
+    assert tokenizer.decode(encoded, skip_special_tokens=True) == sid  # survives GRPO's decode
+
+
+def test_second_call_keeps_ids_and_rows(toy_sidmap):
+    model, tokenizer = tiny_model()
+    ids = add_sid_tokens(model, tokenizer, toy_sidmap)
+    rows = model.get_input_embeddings().weight.detach().clone()
+    assert add_sid_tokens(model, tokenizer, toy_sidmap) == ids
+    assert torch.equal(model.get_input_embeddings().weight, rows)
+
+
+def test_sid_token_ids_per_level(toy_sidmap):
+    model, tokenizer = tiny_model()
+    with pytest.raises(SidLensError, match="lacks 20 SID tokens"):
+        sid_token_ids(tokenizer, toy_sidmap)
+    add_sid_tokens(model, tokenizer, toy_sidmap)
+    per_level = sid_token_ids(tokenizer, toy_sidmap)
+    assert [len(x) for x in per_level] == [8, 8, 4]
+    assert tokenizer.convert_ids_to_tokens(per_level[1][3]) == "<b_3>"
+
+
+def test_title_initialisation_points_rows_at_their_items_words(toy_sidmap):
+    """<a_k> starts near the words of the items with code k at level a, at the vocabulary's norm."""
+    model, tokenizer = tiny_model()
+    words = ["comedy", "horror", "western", "romance", "science", "musical", "war", "crime"]
+    texts = {item: f"{words[codes[0]]} film" for item, codes in toy_sidmap.codes.items()}
+    add_sid_tokens(model, tokenizer, toy_sidmap, item_texts=texts)
+    emb = model.get_input_embeddings().weight.detach()
+    vocab_norm = emb[: len(tokenizer) - 20].norm(dim=1).mean()
+    for code, word in enumerate(words):
+        expected = emb[tokenizer(f"{word} film", add_special_tokens=False).input_ids].mean(dim=0)
+        row = emb[tokenizer.convert_tokens_to_ids(f"<a_{code}>")]
+        assert torch.cosine_similarity(row, expected, dim=0) > 0.999
+        assert row.norm() == pytest.approx(vocab_norm.item(), rel=1e-4)
