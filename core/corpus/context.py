@@ -10,6 +10,7 @@ interactions and are used for every item.
 """
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
@@ -92,7 +93,7 @@ class CorpusContext:
     def cowatched(self, item_id: str, k: int = 3) -> list[str]:
         """The k items most often watched next to `item_id` in training sequences (ties by id)."""
         counter = self._cowatch.get(item_id, Counter())
-        return [i for i, _ in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+        return [i for i, _ in heapq.nsmallest(k, counter.items(), key=lambda kv: (-kv[1], kv[0]))]
 
     # -- how items are written --------------------------------------------------------------------
     def title(self, item_id: str) -> str:
@@ -102,16 +103,27 @@ class CorpusContext:
             return item.title
         return f"{item.title} ({item.year})"
 
+    @cached_property
+    def _sid_texts(self) -> dict[str, str]:
+        return {item_id: self.sidmap.sid_text(item_id) for item_id in self.sidmap.codes}
+
     def sid(self, item_id: str) -> str:
-        return self.sidmap.sid_text(item_id)
+        """The item's SID text (precomputed: the corpus writes about a million of them)."""
+        text = self._sid_texts.get(item_id)
+        return text if text is not None else self.sidmap.sid_text(item_id)  # raises the one-line error
 
     def labelled(self, item_id: str) -> str:
         """Title followed by its SID: how narratives interleave SIDs with language."""
         return f"{self.title(item_id)} {self.sid(item_id)}"
 
     # -- facts --------------------------------------------------------------------------------------
+    @cached_property
+    def _ratings(self) -> dict[str, dict[str, float]]:
+        return {u: {x.item_id: x.rating for x in seq if x.rating is not None} for u, seq in self.dataset.sequences.items()}
+
     def user_ratings(self, user_id: str) -> dict[str, float]:
-        return {x.item_id: x.rating for x in self.dataset.sequences[user_id] if x.rating is not None}
+        """The user's rating of each item they rated (only history items are ever looked up)."""
+        return self._ratings[user_id]
 
     def history_facts(self, user_id: str, history: Sequence[str]) -> HistoryFacts:
         items = [self.dataset.items[i] for i in history]
