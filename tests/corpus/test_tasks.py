@@ -85,3 +85,20 @@ def test_training_chunks_cover_training_items_only(tiny_context):
         train = tiny_context.split.train_items(user_id)
         assert covered == train[:len(covered)] and len(train) - len(covered) <= 1
         assert all(len(items) <= tiny_context.window for u, items in chunks if u == user_id)
+
+
+def test_records_render_through_the_real_chat_template_as_prompt_then_completion(tiny_context):
+    """What TRL's completion-only loss relies on: prompt + completion renders as the prompt with the
+    generation prompt, followed by the completion and the end of turn."""
+    from transformers import AutoTokenizer
+
+    from core.llm.backbone import resolve_base
+
+    source, local_only = resolve_base(None)
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    for number in sorted(TASKS):
+        _, rec = _records(tiny_context, number, limit=1)[0]
+        prompt = tokenizer.apply_chat_template(rec["prompt"], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(rec["prompt"] + rec["completion"], tokenize=False)
+        assert full.startswith(prompt)
+        assert full[len(prompt):].startswith(rec["completion"][0]["content"] + tokenizer.eos_token)
