@@ -1,0 +1,41 @@
+"""Turn rendered prompts into model inputs the same way for every decoding path.
+
+The constrained search, its HF reference, unconstrained generation and streaming must see the same
+token ids, or their results are not comparable. Prompts arrive fully rendered (chat template
+applied by `core.llm.prompts.render_prompt`), so no special tokens are added here (a second BOS
+would change the scores); batches are left-padded so every prompt ends at the last column and the
+next token is predicted from the same position for all users.
+"""
+from __future__ import annotations
+
+import torch
+
+from core.errors import SidLensError
+
+
+def pad_token_id(tokenizer) -> int:
+    """The padding id: the tokenizer's own, else its EOS (padded positions are masked anyway)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise SidLensError("the tokenizer has neither a pad nor an EOS token: cannot batch prompts")
+    return int(pad)
+
+
+def encode_prompts(tokenizer, prompts: list[str], device=None) -> dict[str, torch.Tensor]:
+    """Left-padded `input_ids`, `attention_mask` and matching `position_ids` (0 at each prompt's first real token)."""
+    if not prompts:
+        raise SidLensError("no prompts to decode")
+    if any(not p for p in prompts):
+        raise SidLensError("an empty prompt was given: render the user's history first")
+    rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    width = max(len(r) for r in rows)
+    pad = pad_token_id(tokenizer)
+    input_ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows], dtype=torch.long)
+    attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
+    return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
