@@ -126,15 +126,15 @@ def build_corpus(dataset_name: str, teacher: str | Teacher = "metadata", weights
     if total < 1:
         raise SidLensError(f"--max-examples must be >= 1, not {total}")
     task_shares = shares(weights)
+    if isinstance(teacher, str):  # first: a misconfigured teacher fails before anything is loaded
+        teacher = make_teacher(teacher, **({"base_url": base_url, "model": model, "api_key_env": api_key_env}
+                                           if teacher == "openai" else {}))
     if dataset is None:
         from core.data.registry import load_dataset
         dataset = load_dataset(dataset_name)
     if sidmap is None:
         from core.sid.build import load_sidmap
         sidmap = load_sidmap(dataset_name)
-    if isinstance(teacher, str):
-        teacher = make_teacher(teacher, **({"base_url": base_url, "model": model, "api_key_env": api_key_env}
-                                           if teacher == "openai" else {}))
     context = CorpusContext(dataset, sidmap, window=window, cowatch_window=cowatch_window)
     pools = {t: list(TASKS[t].units(context)) for t in task_shares}
     if not any(pools.values()):
