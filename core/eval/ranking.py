@@ -55,11 +55,12 @@ class ItemScorer:
 
 
 def rank_part(scorer: ItemScorer, split: Split, part: str, exclude_seen: bool = True,
-              batch_size: int = 256) -> list[dict]:
+              batch_size: int = 256, progress: bool = True) -> list[dict]:
     """Per-user rows (target, top-10, full rank) for every example of `part` ('valid' or 'test')."""
     examples = split.examples(part)
     rows = []
-    for start in tqdm(range(0, len(examples), batch_size), desc=f"rank {part}", unit="batch", leave=False):
+    for start in tqdm(range(0, len(examples), batch_size), desc=f"rank {part}", unit="batch", leave=False,
+                      disable=not progress):
         batch = examples[start:start + batch_size]
         scores = np.asarray(scorer.score([ex.history for ex in batch]), dtype=np.float64)
         for ex, row in zip(batch, scores):
