@@ -1,0 +1,159 @@
+"""Automatic faithfulness flags for a reasoning trace: claims a reviewer can check against the data.
+
+A trace's reasoning mentions items by SID (`<a_1><b_2><c_3>`) and by exact title with its year
+(`Toy Story (1995)`, how the teacher writes them). The rules, each deliberately simple so a flag
+can be explained in one line (and each tested on hand-built traces):
+
+- `unknown_sid`: a SID in the reasoning that names no item (a partial SID, levels out of order, or
+  an unused code combination; `core.decode.stream.split_sid_chunks` decides).
+- `not_in_history`: an item said to be in the history that is not. "Said to be in the history" =
+  mentioned in a sentence with a history cue ("watched", "rated", "latest", "enjoyed", "history",
+  ...) and without a prediction cue ("next", "likely", "recommend", ...): a sentence that says
+  "since they watched X, the next is Y" mixes both and is skipped rather than guessed at.
+- `year`: `Title (YYYY)` where no item with that title is from YYYY; and "from the 1990s" in a
+  sentence that names exactly one item, when that item is from another decade.
+- `genre`: genres claimed for the items of a sentence ("a Comedy and Drama title", "..., which are
+  Horror") that none of the sentence's named items has.
+- `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>").
+
+Sentences are split at `.`/`!`/`?`/newlines after masking the mentions, so a title such as
+"Mr. Holland's Opus (1995)" is not cut in two. Items named by title without a year are not
+detected (too ambiguous to match). These flags go beyond the papers: neither SID reasoning nor
+S-DPO checks what the reasoning says; here every stored trace carries them and each variant
+reports the share of traces with each flag (`flag_rates`).
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from core.data.schema import Dataset
+from core.decode.stream import split_sid_chunks
+from core.sid.sidmap import SidMap
+
+FLAGS = ("unknown_sid", "not_in_history", "year", "genre", "title_sid")
+HISTORY_CUES = re.compile(r"\b(watch(ed|es)?|rated?|seen|saw|latest|recent(ly)?|enjoy(ed)?|liked|loved|"
+                          r"favou?rites?|history|began|begin|highest|lowest)\b", re.IGNORECASE)
+PREDICTION_CUES = re.compile(r"\b(next|likely|recommend\w*|pick|suggest\w*|should|will|would|predict\w*)\b",
+                             re.IGNORECASE)
+DECADE = re.compile(r"\bthe (\d{3})0s\b")
+SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+CLAIM_NOUNS = r"(?:titles?|movies?|films?|items?|ones?|picks?)"
+
+
+@dataclass
+class Mention:
+    start: int
+    end: int
+    items: tuple[str, ...]   # the items it may name: one for a SID (none if it names no item); for a
+    kind: str                # title, every item with that title and year (catalogues hold duplicates)
+    text: str
+    year: int | None = None  # the year written after a title
+
+
+class FaithfulnessChecker:
+    """Flags for traces of one dataset and SID map (titles and genres compiled once)."""
+
+    def __init__(self, dataset: Dataset, sidmap: SidMap):
+        self.dataset, self.sidmap = dataset, sidmap
+        self.by_title: dict[str, list[str]] = defaultdict(list)
+        for item in dataset.items.values():
+            self.by_title[item.title].append(item.item_id)
+        titles = sorted(self.by_title, key=len, reverse=True)  # the longest title wins an overlap
+        self.title_re = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, titles)) + r") \((\d{4})\)") if titles else None
+        genres = sorted({g for item in dataset.items.values() for g in item.genres}, key=len, reverse=True)
+        genre = "(?:" + "|".join(map(re.escape, genres)) + ")" if genres else "(?!)"
+        listed = rf"{genre}(?:\s*(?:,|/|\band\b|\bor\b)\s*{genre})*"
+        self.genre_word = re.compile(rf"(?<!\w){genre}(?!\w)")
+        self.genre_claims = [re.compile(rf"\b(?:a|an)\s+({listed})\s+{CLAIM_NOUNS}\b"),
+                             re.compile(rf"\bwhich (?:are|is)\s+(?:mostly\s+)?({listed})")]
+
+    # -- mentions -----------------------------------------------------------------------------------
+    def mentions(self, text: str) -> list[Mention]:
+        """Every SID and every `Title (YYYY)` in `text`, in order of position."""
+        found, pos = [], 0
+        for kind, piece, item_id in split_sid_chunks(text, self.sidmap):
+            if kind == "sid":
+                found.append(Mention(pos, pos + len(piece), (item_id,) if item_id else (), "sid", piece))
+            pos += len(piece)
+        for match in self.title_re.finditer(text) if self.title_re else ():
+            title, year = match.group(1), int(match.group(2))
+            ids = tuple(self.by_title[title])
+            same_year = tuple(i for i in ids if self.dataset.items[i].year == year)
+            found.append(Mention(match.start(), match.end(), same_year or ids, "title", match.group(0), year))
+        return sorted(found, key=lambda m: m.start)
+
+    def _sentences(self, text: str, mentions: list[Mention]) -> list[tuple[str, list[Mention]]]:
+        masked = list(text)
+        for m in mentions:  # titles may hold "." ("Mr. Holland's Opus"): never split inside a mention
+            masked[m.start:m.end] = "#" * (m.end - m.start)
+        masked = "".join(masked)
+        out, start = [], 0
+        for end in [m.end() for m in SENTENCE_END.finditer(masked)] + [len(text)]:
+            if end > start:
+                out.append((text[start:end], [m for m in mentions if start <= m.start < end]))
+            start = end
+        return out
+
+    # -- rules ---------------------------------------------------------------------------------------
+    def flags(self, reasoning: str, history: Iterable[str]) -> dict[str, list[str]]:
+        """{flag: [one line per problem]} for every flag in FLAGS (empty lists when clean)."""
+        history = {str(i) for i in history}
+        mentions = self.mentions(reasoning)
+        out: dict[str, list[str]] = {flag: [] for flag in FLAGS}
+        for m in mentions:
+            if m.kind == "sid" and not m.items:
+                out["unknown_sid"].append(f"{m.text} is not an item")
+            if m.kind == "title" and all(self.dataset.items[i].year != m.year for i in m.items):
+                out["year"].append(f"{m.text}: the item is from {self.dataset.items[m.items[0]].year}")
+        for a, b in zip(mentions, mentions[1:]):
+            if a.kind == "title" and b.kind == "sid" and b.items and b.start - a.end <= 2 and b.items[0] not in a.items:
+                out["title_sid"].append(f"{a.text} is followed by {b.text}, the SID of "
+                                        f"{self.dataset.items[b.items[0]].title}")
+        for sentence, named in self._sentences(reasoning, mentions):
+            entities = _entities(named)
+            if HISTORY_CUES.search(sentence) and not PREDICTION_CUES.search(sentence):
+                out["not_in_history"] += [f"{self._label(e[0])} is said to be in the history" for e in entities
+                                          if not history.intersection(e)]
+            out["genre"] += self._genre_problems(sentence, entities)
+            if len(entities) == 1:
+                out["year"] += self._decade_problems(sentence, entities[0])
+        return {flag: list(dict.fromkeys(lines)) for flag, lines in out.items()}
+
+    def _genre_problems(self, sentence: str, entities: list[tuple[str, ...]]) -> list[str]:
+        if not entities:
+            return []
+        owned = {g for e in entities for i in e for g in self.dataset.items[i].genres}
+        claimed = [g.group(0) for claim in self.genre_claims for match in claim.finditer(sentence)
+                   for g in self.genre_word.finditer(match.group(1))]
+        names = ", ".join(self._label(e[0]) for e in entities)
+        return [f"{g} claimed for {names}" for g in dict.fromkeys(claimed) if g not in owned]
+
+    def _decade_problems(self, sentence: str, entity: tuple[str, ...]) -> list[str]:
+        decades = {self.dataset.items[i].year // 10 for i in entity if self.dataset.items[i].year}
+        return [f"{self._label(entity[0])} is not from the {d}0s" for d in DECADE.findall(sentence)
+                if decades and int(d) not in decades]
+
+    def _label(self, item_id: str) -> str:
+        item = self.dataset.items[item_id]
+        return f"{item.title} ({item.year})" if item.year else item.title
+
+
+def _entities(named: list[Mention]) -> list[tuple[str, ...]]:
+    """The distinct items a sentence names: a title and the SID written after it are one item."""
+    out: list[tuple[str, ...]] = []
+    for m in named:
+        if m.items and not any(set(m.items) & set(e) for e in out):
+            out.append(m.items)
+    return out
+
+
+def flag_rates(all_flags: Sequence[dict[str, list[str]]]) -> dict[str, float]:
+    """Share of traces with at least one problem of each flag (`flag_<name>`), and with any (`flag_any`)."""
+    if not all_flags:
+        return {}
+    rates = {f"flag_{flag}": sum(bool(f.get(flag)) for f in all_flags) / len(all_flags) for flag in FLAGS}
+    rates["flag_any"] = sum(any(f.get(flag) for flag in FLAGS) for f in all_flags) / len(all_flags)
+    return rates

@@ -1,0 +1,104 @@
+"""The GRPO rule reward: how close the SID written after `</think>` is to the target's SID.
+
+    reward = 0                      nothing parses (no `</think>`, or no complete SID after it)
+           = 0.25 / 0.5 / 1.0       the first 1 / 2 / all levels of the parsed SID match the target's
+           + 0.1                    the parsed SID is a real item (any item: a valid answer is worth something)
+
+(SID reasoning, stage 2.) The answer is the first complete SID after the first `</think>`: a run
+of SID tokens whose levels appear in order `<a_..><b_..><c_..>`; text or a partial SID before it is
+skipped, as `SidMap.item_for_text` does. Matching is by prefix: a wrong first level scores 0 even
+when later levels coincide, because a later code only means something under its parent. For SID
+maps with more than three levels (e.g. a disambiguation level), partial matches keep doubling from
+0.25 and are capped at 0.75, so only the whole SID earns 1.0.
+
+The reward reads the completion text. SID tokens are NON-special added tokens
+(`core.llm.sid_tokens`), so TRL's `batch_decode(..., skip_special_tokens=True)` keeps them;
+`tests/train/test_rewards.py` checks the text TRL hands over against the completion ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.sid.sidmap import SidMap, parse_tokens
+
+THINK_END = "</think>"
+VALID_BONUS = 0.1
+
+
+def parse_answer(text: str, levels: int) -> tuple[int, ...] | None:
+    """Codes of the first complete SID after the first `</think>` in `text`, or None."""
+    _, found, answer = text.partition(THINK_END)
+    if not found:
+        return None
+    pairs = parse_tokens(answer)
+    for start in range(len(pairs) - levels + 1):
+        window = pairs[start:start + levels]
+        if [level for level, _ in window] == list(range(levels)):
+            return tuple(code for _, code in window)
+    return None
+
+
+def prefix_match(codes: tuple[int, ...], target: tuple[int, ...]) -> int:
+    """How many leading levels of `codes` equal the target's."""
+    matched = 0
+    for a, b in zip(codes, target):
+        if a != b:
+            break
+        matched += 1
+    return matched
+
+
+def level_reward(matched: int, levels: int) -> float:
+    """0 for no match, 1.0 for all levels, else 0.25 doubling per level (at most 0.75)."""
+    if matched == 0:
+        return 0.0
+    if matched >= levels:
+        return 1.0
+    return min(0.25 * 2 ** (matched - 1), 0.75)
+
+
+@dataclass
+class Scored:
+    reward: float
+    parsed: bool
+    exact: bool
+    item_id: str | None
+
+
+def score_completion(text: str, target_item: str, sidmap: SidMap) -> Scored:
+    """The reward of one completion for the user whose next item is `target_item`."""
+    codes = parse_answer(text, sidmap.levels)
+    if codes is None:
+        return Scored(0.0, False, False, None)
+    item = sidmap.item_for(codes)
+    matched = prefix_match(codes, sidmap.sid(target_item))
+    reward = level_reward(matched, sidmap.levels) + (VALID_BONUS if item is not None else 0.0)
+    return Scored(reward, True, matched == sidmap.levels, item)
+
+
+class SidReward:
+    """A TRL reward function: `reward(prompts, completions, target=[...])` -> one float per completion.
+
+    `target` is the dataset column holding each prompt's target item id (TRL repeats it per
+    generation). When TRL passes `log_metric`, the batch's share of parseable answers (`parseable`)
+    and of exact hits (`exact`) are logged next to TRL's own reward statistics.
+    """
+
+    __name__ = "sid_reward"  # TRL names the reward's metrics after it
+
+    def __init__(self, sidmap: SidMap):
+        self.sidmap = sidmap
+
+    def __call__(self, prompts, completions, target, log_metric=None, **kwargs) -> list[float]:
+        scored = [score_completion(_text(c), t, self.sidmap) for c, t in zip(completions, target, strict=True)]
+        if log_metric is not None and scored:
+            log_metric("parseable", sum(s.parsed for s in scored) / len(scored))
+            log_metric("exact", sum(s.exact for s in scored) / len(scored))
+        return [s.reward for s in scored]
+
+
+def _text(completion) -> str:
+    """A completion as TRL passes it: a string, or a conversational list of messages."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(message.get("content", "") for message in completion)
