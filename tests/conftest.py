@@ -17,3 +17,22 @@ def isolated_data_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def store():
     return Store(":memory:")
+
+
+@pytest.fixture(scope="session")
+def ml100k_sids_dir(tmp_path_factory):
+    """A data directory with the real ml-100k prepared and its SIDs built, once per test session.
+
+    For tests that need the real data and SIDs (the app pages, the browser test): point
+    SIDLENS_DATA_DIR at it and treat it as read-only. RQ-KMeans keeps the build to seconds after
+    the item embeddings (the slow part, also done once here)."""
+    from core.data.registry import prepare_dataset
+    from core.sid.build import build_sids
+
+    root = tmp_path_factory.mktemp("ml100k-sids")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIDLENS_DATA_DIR", str(root))
+        mp.setenv("SIDLENS_DB", str(root / "build.db"))
+        prepare_dataset("ml-100k")
+        build_sids("ml-100k", method="rqkmeans")
+    return root

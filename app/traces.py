@@ -1,0 +1,61 @@
+"""Showing one recommendation trace (history, reasoning, top-10, automatic flags) the same way on
+the Reasoning, Compare and Label pages."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import ui
+
+
+def reasoning_markdown(text: str, dataset, sidmap) -> str:
+    """Generated text with every SID as a chip (see `ui.reasoning_markdown`)."""
+    from core.decode.stream import split_sid_chunks  # imported here: that module loads torch
+
+    return ui.reasoning_markdown(split_sid_chunks(text, sidmap), dataset)
+
+
+def topk_rows(topk: list, dataset) -> list[dict]:
+    """Rows for st.dataframe from recommendations: item ids (per-user results), dicts (stored traces) or
+    `Recommendation` objects (fresh from the beam search)."""
+    rows = []
+    for rank, rec in enumerate(topk, start=1):
+        rec = {"item_id": rec} if isinstance(rec, str) else rec if isinstance(rec, dict) else vars(rec)
+        item = dataset.items.get(str(rec.get("item_id")))
+        row = {"rank": rank, "item": ui.item_label(item), "sid": rec.get("sid", "")}
+        for level, prob in enumerate(rec.get("level_probs") or []):
+            row[f"p(level {level + 1})"] = prob
+        if rec.get("score") is not None:
+            row["log-prob"] = rec["score"]
+        rows.append(row)
+    return rows
+
+
+def flag_rows(flags) -> list[dict]:
+    """Automatic faithfulness flags as (flag, value) rows; lists are joined for reading."""
+    if not flags:
+        return []
+    if not isinstance(flags, dict):
+        return [{"flag": "flags", "value": str(flags)}]
+    return [{"flag": k, "value": ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)}
+            for k, v in flags.items()]
+
+
+def show_trace(trace: dict, dataset, sidmap, history: bool = True) -> None:
+    if history and trace.get("history"):
+        with st.expander(f"History ({len(trace['history'])} items)"):
+            for index, item_id in enumerate(trace["history"], start=1):
+                st.markdown(f"{index}. {ui.item_markdown(str(item_id), dataset, sidmap)}")
+    if trace.get("target"):
+        st.markdown(f"Target: {ui.item_markdown(str(trace['target']), dataset, sidmap)}"
+                    + (f" (rank {trace['target_rank']})" if trace.get("target_rank") else " (not in the top-10)"))
+    st.markdown("**Reasoning**")
+    if trace.get("reasoning"):
+        st.markdown(reasoning_markdown(trace["reasoning"], dataset, sidmap))
+    else:
+        st.caption("(no reasoning text: this variant answers with the SID directly)")
+    rows = topk_rows(trace.get("topk") or [], dataset)
+    if rows:
+        st.dataframe(rows, hide_index=True)
+    flags = flag_rows(trace.get("flags"))
+    if flags:
+        st.dataframe(flags, hide_index=True)

@@ -1,0 +1,93 @@
+"""The variants an analyst compares: which exist, their metrics side by side, where they disagree.
+
+A variant is a run of the dataset that has an LM checkpoint (sft, reason, grpo, dpo, sdpo, or
+any run a user trained). Shipped checkpoints under `data/checkpoints/<run>/` are registered in the
+store the first time they are seen (`core.eval.runner.resolve_run`), so a clean clone lists them
+before anything was evaluated locally. Baselines (popularity, SASRec) have no checkpoint: they are
+not variants, but `metrics_table` compares them beside the variants all the same.
+
+Metric names are those the evaluation stores ("hr@10", "ndcg@10", "cand20_hr@1", "invalid_rate",
+flag rates "flag_*"); the table keeps whatever each run has, so a metric one run lacks is blank.
+"""
+from __future__ import annotations
+
+from core.errors import SidLensError
+from core.paths import checkpoints_dir
+from core.store import Store
+
+HEADLINE = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "cand20_hr@1", "invalid_rate")
+
+
+def register_shipped(store: Store) -> list[str]:
+    """Register every checkpoint folder under the checkpoints directory that the store lacks; returns
+    one line per folder that could not be registered (the others still are)."""
+    from core.eval.runner import resolve_run
+
+    problems = []
+    root = checkpoints_dir()
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        if store.get("runs", folder.name) is None:
+            try:
+                resolve_run(store, folder.name)
+            except (SidLensError, ValueError, KeyError) as exc:
+                problems.append(f"{folder}: {exc}")
+    return problems
+
+
+def variants(store: Store, dataset: str) -> list[dict]:
+    """Runs of `dataset` with a checkpoint, by name (call `register_shipped` first for shipped ones)."""
+    return store.rows("runs", "dataset = ? and checkpoint != ''", [dataset], order_by="name")
+
+
+def runs_of(store: Store, dataset: str) -> list[str]:
+    """Every run of `dataset` (variants, baselines, unfinished runs), by name."""
+    return [r["name"] for r in store.rows("runs", "dataset = ?", [dataset], order_by="name")]
+
+
+def runs_with_metrics(store: Store, dataset: str, split: str = "test") -> list[str]:
+    """Every run of `dataset` (variants and baselines) that has metrics on `split`."""
+    rows = store.db.execute("select distinct runs.name from runs join metrics on metrics.run = runs.name "
+                            "where runs.dataset = ? and metrics.split = ? order by runs.name", [dataset, split])
+    return [r[0] for r in rows.fetchall()]
+
+
+def metrics_table(store: Store, runs: list[str], split: str = "test") -> list[dict]:
+    """One row per run: {"run", "stage", "parent", metric: value, ...} (headline metrics first)."""
+    table = []
+    for name in runs:
+        row = store.run(name)
+        values = store.metrics(name, split)
+        ordered = {k: values[k] for k in HEADLINE if k in values}
+        ordered.update({k: v for k, v in sorted(values.items()) if k not in ordered})
+        table.append({"run": name, "stage": row.get("stage") or "", "parent": row.get("parent") or "", **ordered})
+    return table
+
+
+def curves(store: Store, runs: list[str]) -> list[dict]:
+    """Training logs of `runs` as long rows {"run", "step", "key", "value"} (loss, reward, kl, ...)."""
+    if not runs:
+        return []
+    marks = ", ".join("?" * len(runs))
+    return store.rows("run_logs", f"run in ({marks})", list(runs), order_by="run, key, step")
+
+
+def per_user(store: Store, runs: list[str], split: str = "test") -> dict[str, dict[str, dict]]:
+    """{user_id: {run: user_results row}} for users every one of `runs` has a result for."""
+    if not runs:
+        raise SidLensError("pick at least one variant to compare")
+    by_run = {r: {row["user_id"]: row for row in store.rows("user_results", "run = ? and split = ?", [r, split])}
+              for r in runs}
+    shared = set.intersection(*(set(rows) for rows in by_run.values()))
+    return {u: {r: by_run[r][u] for r in runs} for u in sorted(shared, key=lambda u: (len(u), u))}
+
+
+def disagree(results: dict[str, dict], depth: int = 1) -> bool:
+    """Whether the runs' top-`depth` items differ for one user (results: {run: user_results row})."""
+    tops = {tuple((row.get("topk") or [])[:depth]) for row in results.values()}
+    return len(tops) > 1
+
+
+def trace_for(store: Store, run: str, user_id: str, split: str = "test") -> dict | None:
+    """The stored trace (reasoning, top-10, flags) of `run` for one user, if the run stored one."""
+    rows = store.rows("traces", "run = ? and split = ? and user_id = ?", [run, split, str(user_id)], limit=1)
+    return rows[0] if rows else None

@@ -1,0 +1,69 @@
+"""Compare variants: metrics side by side, training curves, and a per-user drill-down."""
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from app import resources, state, traces, ui
+from core import variants as V
+
+st.title("Compare variants")
+name = state.dataset_name()
+db = resources.store()
+dataset, sidmap = ui.page_data(name, need_sids=False)
+with ui.guarded("Registering shipped checkpoints"):
+    V.register_shipped(db)
+
+splits = [r[0] for r in db.db.execute("select distinct split from metrics order by split").fetchall()] or ["test"]
+split = st.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="compare_split",
+                     help="test@N: the first N test users only")
+available = V.runs_with_metrics(db, name, split)
+if not available:
+    st.info(f"No run of {name} has metrics on {split} yet: evaluate one (`python -m core eval --run sft`) or run the "
+            "baselines (`python -m core baselines run`).")
+    st.stop()
+chosen = st.multiselect("Variants and baselines", available, default=available[:4], key="compare_runs")
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+
+table = V.metrics_table(db, chosen, split)
+st.dataframe(table, hide_index=True)
+metric_names = list(dict.fromkeys(k for row in table for k in row if k not in ("run", "stage", "parent")))
+shown = st.multiselect("Metrics in the chart", metric_names, default=[m for m in V.HEADLINE if m in metric_names][:5],
+                       key="compare_metrics")
+if shown:
+    long = [{"run": row["run"], "metric": m, "value": row.get(m)} for row in table for m in shown if row.get(m) is not None]
+    st.plotly_chart(px.bar(long, x="metric", y="value", color="run", barmode="group"), key="compare_bars")
+
+st.subheader("Training curves")
+logs = V.curves(db, chosen)
+keys = sorted({r["key"] for r in logs})
+if not keys:
+    st.caption("None of these runs stored training logs (baselines have none).")
+else:
+    key = st.selectbox("Logged value", keys, index=keys.index("loss") if "loss" in keys else 0, key="compare_curve")
+    points = [r for r in logs if r["key"] == key]
+    st.plotly_chart(px.line(points, x="step", y="value", color="run", labels={"value": key}), key="compare_lines")
+
+st.subheader("Per-user drill-down")
+with ui.guarded("Reading per-user results"):
+    users = V.per_user(db, chosen, split)
+    only = st.toggle("Only users where the runs disagree on the top-1", value=len(chosen) > 1, key="compare_disagree",
+                     disabled=len(chosen) < 2)
+    pool = [u for u, results in users.items() if not only or V.disagree(results)]
+    st.caption(f"{len(pool)} of {len(users)} users with results for every chosen run.")
+    if pool:
+        user = st.selectbox("User", pool, key="compare_user")
+        columns = st.columns(len(chosen))
+        for column, run in zip(columns, chosen):
+            row = users[user][run]
+            with column:
+                st.markdown(f"**{ui.md(run)}**: target rank {row['rank'] or 'not in top-10'}")
+                trace = V.trace_for(db, run, user, split.split("@")[0])
+                if trace:
+                    traces.show_trace(trace, dataset, sidmap, history=False)
+                else:
+                    st.dataframe(traces.topk_rows(row.get("topk") or [], dataset), hide_index=True)
+        target = users[user][chosen[0]]["target"]
+        st.markdown(f"Target of user {ui.md(user)}: {ui.item_markdown(str(target), dataset, sidmap)}")
