@@ -30,6 +30,11 @@ SYSTEM_PROMPT = (
 )
 
 
+PREDICT_INSTRUCTION = "Predict the Semantic ID of the next {noun} the user will interact with."
+THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
+                     "the next {noun} the user will interact with.")
+
+
 def item_noun(dataset: Dataset | None) -> str:
     """What an item is called in prompts ("movie" for MovieLens; `dataset.meta["item_noun"]`)."""
     return (dataset.meta.get("item_noun") if dataset is not None else None) or "item"
@@ -65,8 +70,11 @@ def history_block(sidmap: SidMap, dataset: Dataset | None, history_item_ids: Seq
 
 def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str],
                             profile: str | None = None, window: int = DEFAULT_WINDOW,
-                            with_titles: bool = False) -> tuple[list[dict], list[str]]:
+                            with_titles: bool = False, think: bool = False) -> tuple[list[dict], list[str]]:
     """(chat messages asking for the next item's SID, notes about adjustments made to the input).
+
+    `think=True` asks to reason inside `<think>...</think>` before the SID (the prompt of the
+    reasoning variants; their checkpoints record `"think": true`).
 
     Histories longer than `window` keep their last `window` items (a note says so); empty histories
     and unknown item ids raise SidLensError.
@@ -82,7 +90,7 @@ def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Se
         user += f"User profile: {profile}.\n"
     user += (f"The user interacted with these {noun}s, oldest first:\n"
              f"{history_block(sidmap, dataset, history, with_titles)}\n"
-             f"Predict the Semantic ID of the next {noun} the user will interact with.")
+             + (THINK_INSTRUCTION if think else PREDICT_INSTRUCTION).format(noun=noun))
     messages = [{"role": "system", "content": SYSTEM_PROMPT.format(noun=noun)},
                 {"role": "user", "content": user}]
     return messages, notes
