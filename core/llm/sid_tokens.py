@@ -33,20 +33,36 @@ def add_sid_tokens(model, tokenizer, sidmap: SidMap, item_texts: Mapping[str, st
     """Add every SID token of `sidmap`, resize the embeddings, initialise the new rows; return their ids.
 
     Tokens already in the vocabulary (a second call, or a tokenizer saved with them) are kept as they
-    are: their ids and rows are unchanged, and only genuinely new rows are initialised.
+    are: their ids and rows are unchanged, and only genuinely new rows are initialised. Models whose
+    embedding has spare rows beyond the tokenizer (Qwen pads to a multiple of 128) reuse them; those
+    rows start at the vocabulary mean, as resized ones do.
     """
     tokens = sidmap.all_tokens()
     vocab = tokenizer.get_vocab()
     fresh = [t for t in tokens if t not in vocab]
+    known = len(tokenizer)  # rows below this belong to real tokens
     tokenizer.add_tokens(fresh, special_tokens=False)
-    old_rows = model.get_input_embeddings().weight.shape[0]
-    if len(tokenizer) > old_rows:
+    rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
-    ids = tokenizer.convert_tokens_to_ids(tokens)
-    if item_texts:
-        fresh_ids = {i for i in tokenizer.convert_tokens_to_ids(fresh) if i >= old_rows}
-        _init_from_texts(model, tokenizer, sidmap, item_texts, fresh_ids)
-    return ids
+    fresh_ids = tokenizer.convert_tokens_to_ids(fresh)
+    spare = [i for i in fresh_ids if i < rows]
+    for weight in _embedding_weights(model):
+        with torch.no_grad():
+            if spare:
+                weight[spare] = weight[:known].float().mean(dim=0).to(weight.dtype)
+            if item_texts and fresh_ids:
+                _init_from_texts(weight, tokenizer, sidmap, item_texts, set(fresh_ids), known)
+    return tokenizer.convert_tokens_to_ids(tokens)
+
+
+def _embedding_weights(model) -> list[torch.Tensor]:
+    """The input embedding, and the output one too when it is not tied to it."""
+    weights = [model.get_input_embeddings().weight]
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is not weights[0]:
+        weights.append(output.weight)
+    return weights
 
 
 def sid_token_ids(tokenizer, sidmap: SidMap) -> list[list[int]]:
@@ -59,24 +75,23 @@ def sid_token_ids(tokenizer, sidmap: SidMap) -> list[list[int]]:
     return [[vocab[token(level, code)] for code in range(size)] for level, size in enumerate(sidmap.codebook_sizes)]
 
 
-@torch.no_grad()
-def _init_from_texts(model, tokenizer, sidmap: SidMap, item_texts: Mapping[str, str], fresh_ids: set[int]) -> None:
-    weight = model.get_input_embeddings().weight
-    old = weight[: min(fresh_ids)].float()
+def _init_from_texts(weight: torch.Tensor, tokenizer, sidmap: SidMap, item_texts: Mapping[str, str],
+                     fresh_ids: set[int], known: int) -> None:
+    """Each fresh SID row := mean over its items of (mean row of the item text's sub-tokens), at the mean norm."""
+    old = weight[:known].float()
     target_norm = old.norm(dim=1).mean()
     members: dict[tuple[int, int], list[str]] = defaultdict(list)
     for item_id, codes in sidmap.codes.items():
         if item_id in item_texts:
             for level, code in enumerate(codes):
                 members[(level, code)].append(item_id)
-    item_means = {}
-    for item_id in {i for ids in members.values() for i in ids}:
-        sub = tokenizer(item_texts[item_id], add_special_tokens=False)["input_ids"]
-        sub = [i for i in sub if i < old.shape[0]]
-        if sub:
-            item_means[item_id] = old[sub].mean(dim=0)
+    item_ids = sorted({i for ids in members.values() for i in ids})
+    encoded = tokenizer([item_texts[i] for i in item_ids], add_special_tokens=False)["input_ids"]
+    item_means = {i: old[[t for t in sub if t < known]].mean(dim=0)
+                  for i, sub in zip(item_ids, encoded) if any(t < known for t in sub)}
+    vocab = tokenizer.get_vocab()
     for (level, code), items in members.items():
-        row = tokenizer.convert_tokens_to_ids(token(level, code))
+        row = vocab[token(level, code)]
         vecs = [item_means[i] for i in items if i in item_means]
         if row in fresh_ids and vecs:
             mean = torch.stack(vecs).mean(dim=0)

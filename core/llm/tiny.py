@@ -12,11 +12,12 @@ import torch
 from core.llm.backbone import prepare_tokenizer, resolve_base
 
 
-def tiny_model(vocab_from: str = "smollm2", seed: int = 0, layers: int = 2, hidden: int = 64):
+def tiny_model(vocab_from: str = "smollm2", seed: int = 0, layers: int = 2, hidden: int = 64, tied: bool = True):
     """(model, tokenizer): a seeded random LlamaForCausalLM in fp32 on CPU, in eval mode.
 
     `vocab_from` is "smollm2" (the embedded model, converted on first use) or any base model
-    `load_base` accepts, whose tokenizer is used.
+    `load_base` accepts, whose tokenizer is used. `tied=False` mimics larger bases (Qwen3-4B and up)
+    whose output embedding is a separate matrix.
     """
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -24,7 +25,7 @@ def tiny_model(vocab_from: str = "smollm2", seed: int = 0, layers: int = 2, hidd
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(source, local_files_only=local_only))
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, tie_word_embeddings=True,
+                         max_position_embeddings=2048, tie_word_embeddings=tied,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     with torch.random.fork_rng(devices=[]):

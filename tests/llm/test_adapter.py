@@ -72,6 +72,22 @@ def test_training_moves_lora_and_sid_rows_only(tiny_base, toy_sidmap):
     assert torch.equal(peft_model.base_model.model.lm_head.weight, after)  # tied: output rows moved too
 
 
+def test_untied_output_rows_train_too(toy_sidmap):
+    model, tokenizer = tiny_model(tied=False)
+    new_ids = add_sid_tokens(model, tokenizer, toy_sidmap)
+    peft_model = attach_lora(model, new_ids, LoraSettings(r=4, dropout=0.0))
+    head = peft_model.base_model.model.lm_head
+    assert head.bias is None
+    before = head.weight.detach().clone()
+    optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-2)
+    peft_model(**sid_batch(tokenizer, toy_sidmap)).loss.backward()
+    optimizer.step()
+    after = head.weight.detach()
+    first_new = min(new_ids)
+    assert torch.equal(after[:first_new], before[:first_new])
+    assert (after[first_new:] != before[first_new:]).any(dim=1).all()
+
+
 def test_loss_falls(tiny_base, toy_sidmap):
     _, _, _, losses = trained_lora(tiny_base, toy_sidmap, steps=6)
     assert losses[-1] < losses[0] - 0.5

@@ -46,3 +46,24 @@ def test_dtype_defaults():
     assert resolve_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
     with pytest.raises(SidLensError, match="unknown dtype"):
         resolve_dtype(torch.device("cpu"), "banana")
+
+
+def test_damaged_local_model_is_a_one_line_error(tmp_path):
+    from core.llm.tiny import tiny_model
+
+    model, tokenizer = tiny_model()
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_base(str(tmp_path))
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(SidLensError, match="could not be loaded from") as exc:
+        load_base(str(tmp_path))
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_cuda_is_refused():
+    with pytest.raises(SidLensError, match="CUDA is not available"):
+        load_base(device="cuda")

@@ -59,3 +59,27 @@ def test_title_initialisation_points_rows_at_their_items_words(toy_sidmap):
         row = emb[tokenizer.convert_tokens_to_ids(f"<a_{code}>")]
         assert torch.cosine_similarity(row, expected, dim=0) > 0.999
         assert row.norm() == pytest.approx(vocab_norm.item(), rel=1e-4)
+
+
+def test_spare_embedding_rows_are_reused_and_initialised(toy_sidmap):
+    """Like Qwen, whose embedding has more rows than its tokenizer has tokens."""
+    model, tokenizer = tiny_model()
+    known = len(tokenizer)
+    model.resize_token_embeddings(known + 64, mean_resizing=False)
+    with torch.no_grad():
+        model.get_input_embeddings().weight[known:] = 0.0
+    ids = add_sid_tokens(model, tokenizer, toy_sidmap)
+    emb = model.get_input_embeddings().weight.detach()
+    assert emb.shape[0] == known + 64 and max(ids) < known + 64
+    mean = emb[:known].mean(dim=0)
+    assert all(torch.allclose(emb[i], mean) for i in ids)
+
+
+def test_untied_output_rows_get_the_same_initialisation(toy_sidmap):
+    model, tokenizer = tiny_model(tied=False)
+    texts = {item: "comedy film" for item in toy_sidmap.codes}
+    ids = add_sid_tokens(model, tokenizer, toy_sidmap, item_texts=texts)
+    sub = tokenizer("comedy film", add_special_tokens=False).input_ids
+    for weight in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
+        expected = weight[sub].mean(dim=0).detach()
+        assert torch.cosine_similarity(weight[ids[0]].detach(), expected, dim=0) > 0.999
