@@ -1,0 +1,212 @@
+"""DPO and Softmax-DPO on top of the SFT checkpoint: the target item against K sampled negatives.
+
+    python -m core train dpo  --from sft [--negatives 1] [--sampler random|popularity|hard] [--pairs FILE]
+    python -m core train sdpo --from sft --negatives 3   [--sampler random|popularity|hard]
+
+What happens:
+1. Plan. `max_steps * batch_size` training examples of the leave-one-out split (seeded shuffle of
+   every training prefix, canonical prompt without profile, as the evaluation prompts), each with
+   the target's response (its SID tokens + EOS, what SFT taught the model to emit) and K negatives
+   from `core.train.negatives`. With `--pairs` (dpo only) the examples are instead the labeled
+   preference pairs exported by the app (`core.labels.load_pairs`): prompt, chosen, rejected text.
+2. Reference. The SFT checkpoint, merged and frozen, scores every planned response once
+   (`core.train.completion_logps`) and, for `--sampler hard`, draws the negatives from its own
+   beam; then it is freed. The reference log-probs are precomputed like TRL's
+   `precompute_ref_log_probs`: one model in memory at a time, and no reference forward per step.
+3. Policy. The SFT adapter itself is loaded trainable (`load_checkpoint(merge=False)`) and training
+   continues it, rather than merging SFT and putting a fresh LoRA on top: the result is an ordinary
+   adapter on the base model (same size as SFT's, ~10 MB), which `load_checkpoint`, `eval` and the
+   app load like any other variant without knowing its parent, and the first-step policy equals
+   the reference exactly (first loss = log(1 + K)).
+4. Loop. Per step: the policy's log-probs of the K+1 responses (prompt run once), the S-DPO loss
+   (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), AdamW on the LoRA and SID rows, cosine
+   schedule with warm-up, gradient clipping at 1. Every step logs loss, chosen and rejected rewards,
+   reward accuracy, margin, lr and grad norm to the store.
+
+Why an own loop rather than TRL's DPOTrainer: DPOTrainer has no multi-negative loss, and adding
+one means replacing its private `_compute_loss` (a 300-line method that runs the model on a
+[chosen; rejected] batch and changes between TRL versions). One ~40-line loop serves DPO and
+S-DPO identically (same batching, optimizer and log-prob function, so the comparison isolates K),
+and scoring K+1 three-token responses after a shared prompt is ~K times cheaper than TRL's layout
+of one full prompt copy per response. The loss is checked against TRL's own sigmoid loss.
+
+Differences from the S-DPO paper: LoRA on a 135M model continued from our SFT adapter (the paper
+fine-tunes LLaMA2-7B with LoRA from its own SFT), responses are SIDs instead of titles, negatives
+may be popularity-weighted or hard as well as random, and the quick preset sees a few hundred
+examples (sized to ~10-15 minutes on 2 CPU cores) instead of several epochs.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import ClassVar
+
+from core.errors import SidLensError
+from core.paths import checkpoints_dir
+from core.store import Store, git_commit, now
+from core.train import card
+from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path
+from core.train.negatives import SAMPLERS
+
+
+@dataclass
+class PreferenceSettings:
+    """Settings of `train dpo` (one negative); `SDPOSettings` changes the defaults for `train sdpo`."""
+
+    STAGE: ClassVar[str] = "dpo"
+
+    from_run: str = field(default="sft", metadata={"flag": "--from", "help": "run whose checkpoint is the policy's "
+                                                   "start and the frozen reference (normally sft)"})
+    preset: str = field(default="quick", metadata={"help": "quick (2-core CPU, ~10-15 min) or full (GPU)"})
+    run: str = field(default="dpo", metadata={"help": "run name (store key, checkpoint folder name)"})
+    output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
+    negatives: int = field(default=1, metadata={"help": "negatives per example (K); dpo uses 1"})
+    sampler: str = field(default="random", metadata={"choices": SAMPLERS, "help": "how negatives are drawn: random "
+                                                     "unseen items, popularity-weighted, or hard (the SFT beam's top-K)"})
+    pairs: str | None = field(default=None, metadata={"help": "JSONL of labeled preference pairs exported from the app "
+                                                      "(dpo only; replaces the sampled negatives)"})
+    beta: float = field(default=1.0, metadata={"help": "inverse temperature of the implicit reward (S-DPO uses 1)"})
+    max_steps: int = field(default=60, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=8, metadata={"help": "prompts per step (each with 1 + K responses)"})
+    learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate (LoRA and SID rows)"})
+    warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps, then cosine decay"})
+    seed: int = field(default=0, metadata={"help": "seed of the example order and the negatives"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
+    max_minutes: float = field(default=0.0, metadata={"help": "stop after this many minutes of training and save (0 = no limit)"})
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else checkpoints_dir() / self.run
+
+    def identity(self) -> dict:
+        """The settings that define the run (recorded in run.json and the store)."""
+        return {k: v for k, v in asdict(self).items() if k not in {"threads", "output_dir"}}
+
+
+@dataclass
+class SDPOSettings(PreferenceSettings):
+    STAGE: ClassVar[str] = "sdpo"
+
+    run: str = field(default="sdpo", metadata={"help": "run name (store key, checkpoint folder name)"})
+    negatives: int = field(default=3, metadata={"help": "negatives per example (K) competing in one softmax"})
+
+
+# quick: ~60 steps of 8 prompts; the seconds per step for K = 1, 3, 7 are in BENCHMARKS.md
+# (bench/bench_preference.py). full: ~2 passes over a quarter of the training prefixes, for a GPU.
+PRESETS: dict[str, dict] = {
+    "quick": {"max_steps": 60, "batch_size": 8, "learning_rate": 5e-5, "max_minutes": 15.0},
+    "full": {"max_steps": 3000, "batch_size": 16, "learning_rate": 1e-5, "warmup_steps": 100},
+}
+
+
+def _settings_for(cls, preset: str, **overrides) -> PreferenceSettings:
+    if preset not in PRESETS:
+        raise SidLensError(f"unknown preset {preset!r} (choose {' or '.join(PRESETS)})")
+    unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown preference settings: {', '.join(unknown)}")
+    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
+    settings = replace(cls(preset=preset), **values)
+    check(settings)
+    return settings
+
+
+def dpo_settings(preset: str = "quick", **overrides) -> PreferenceSettings:
+    return _settings_for(PreferenceSettings, preset, **overrides)
+
+
+def sdpo_settings(preset: str = "quick", **overrides) -> SDPOSettings:
+    return _settings_for(SDPOSettings, preset, **overrides)
+
+
+def check(settings: PreferenceSettings) -> None:
+    """One-line errors for settings a user can get wrong."""
+    if settings.sampler not in SAMPLERS:
+        raise SidLensError(f"unknown negative sampler {settings.sampler!r} (choose {', '.join(SAMPLERS)})")
+    if settings.negatives < 1:
+        raise SidLensError(f"--negatives must be at least 1, not {settings.negatives}")
+    if settings.STAGE == "dpo" and settings.negatives != 1:
+        raise SidLensError("dpo trains with one negative: use `train sdpo --negatives K` for more")
+    if settings.pairs and settings.STAGE != "dpo":
+        raise SidLensError("--pairs holds one rejected response per prompt: use it with `train dpo`")
+    if settings.max_steps < 1 or settings.batch_size < 1 or settings.beta <= 0:
+        raise SidLensError("--max-steps and --batch-size must be at least 1 and --beta positive")
+
+
+def train_preference(settings: PreferenceSettings, store: Store | None = None) -> dict:
+    """Plan, precompute the reference, train, save the adapter and card, register the run; the run record."""
+    import torch
+
+    from core.data.registry import load_dataset
+    from core.decode.trie import SidTrie
+    from core.eval.runner import resolve_run
+    from core.llm.adapter import load_checkpoint, read_meta, save_checkpoint
+    from core.llm.backbone import resolve_device
+    from core.sid.build import load_sidmap
+    from core.train.preference_plan import item_plan, pair_plan, reference_logps
+    from core.train.preference_loop import run_loop
+
+    check(settings)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    store = store or Store()
+    parent = resolve_run(store, settings.from_run)
+    ckpt = resolve_repo_path(parent["checkpoint"])
+    dataset = load_dataset(parent["dataset"])
+    sidmap = load_sidmap(parent["dataset"])
+    window = read_meta(ckpt).get("window", 20)
+    started = time.perf_counter()
+    reference, tokenizer, _ = load_checkpoint(ckpt, sidmap, merge=True)
+    n_examples = settings.max_steps * settings.batch_size
+    if settings.pairs:
+        plan = pair_plan(settings.pairs, tokenizer, n_examples, settings.seed)
+    else:
+        plan = item_plan(reference, tokenizer, SidTrie(sidmap, tokenizer), dataset, window, settings, n_examples)
+    negatives_seconds = time.perf_counter() - started
+    ref = reference_logps(reference, tokenizer, plan, settings.batch_size)
+    ref_seconds = time.perf_counter() - started - negatives_seconds
+    del reference
+    gc.collect()
+    model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=False)
+    config = {**settings.identity(), "stage": settings.STAGE, "parent_checkpoint": relative_to_repo(ckpt),
+              "sid_map_hash": sidmap.hash, "examples": len(plan)}
+    store.start_run(settings.run, dataset=parent["dataset"], stage=settings.STAGE, config=config,
+                    parent=settings.from_run)
+    store.delete_where("run_logs", "run = ?", [settings.run])
+    try:
+        outcome = run_loop(model, tokenizer, plan, ref, settings, store)
+    except BaseException:
+        store.finish_run(settings.run, status="interrupted")
+        raise
+    out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir,
+                              meta={"base_model": meta["base_model"], "run": settings.run, "stage": settings.STAGE,
+                                    "parent": settings.from_run, "window": window})
+    logs = outcome["logs"]
+    tail = logs[-10:]
+    record = {"run": settings.run, "stage": settings.STAGE, "parent": settings.from_run, "dataset": parent["dataset"],
+              "base_model": meta["base_model"], "command": command_line(), "settings": settings.identity(),
+              "device": resolve_device().type, "threads": torch.get_num_threads(), "steps": len(logs),
+              "examples": len(logs) * settings.batch_size, "negatives": 1 if settings.pairs else settings.negatives,
+              "sampler": "pairs" if settings.pairs else settings.sampler,
+              "train_seconds": round(outcome["seconds"], 1),
+              "seconds_per_step": round(outcome["seconds"] / max(len(logs), 1), 2),
+              "negatives_seconds": round(negatives_seconds, 1), "reference_seconds": round(ref_seconds, 1),
+              "loss_first": logs[0]["loss"] if logs else None, "loss_last": logs[-1]["loss"] if logs else None,
+              "expected_first_loss": round(math.log(1 + (1 if settings.pairs else settings.negatives)), 4),
+              "reward_accuracy_last10": _mean(tail, "reward_accuracy"), "margin_last10": _mean(tail, "margin"),
+              "stopped_early": outcome["stopped_early"], "adapter_mb": folder_mb(out_dir),
+              "sid_map_hash": sidmap.hash, "git_commit": git_commit(), "created": now()}
+    card.write_run(out_dir, record)
+    store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
+                     config=json.dumps({**config, **{k: record[k] for k in ("command", "train_seconds", "steps",
+                                                                            "seconds_per_step", "adapter_mb")}}))
+    return record
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    return round(sum(r[key] for r in rows) / len(rows), 4) if rows else None
+

@@ -1,0 +1,62 @@
+"""The optimisation loop shared by DPO and Softmax-DPO (see `core.train.preference` for why it is
+hand-written): policy log-probs of the planned responses, the S-DPO loss against the precomputed
+reference, AdamW with warm-up + cosine decay and gradient clipping, one store log per step."""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from core.train.completion_logps import completion_logps
+from core.train.sdpo_loss import sdpo_loss
+
+MAX_GRAD_NORM = 1.0
+
+
+def trainable_parameters(model) -> list[torch.nn.Parameter]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise RuntimeError("the policy has no trainable parameters: load the checkpoint with merge=False")
+    return params
+
+
+def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, progress: bool = True) -> dict:
+    """Train `model` in place on `plan` (batches of `settings.batch_size` rows, in order).
+
+    Returns {"logs": one dict per step, "seconds": training time, "stopped_early": bool}; each log
+    (loss, rewards_chosen, rewards_rejected, reward_accuracy, margin, lr, grad_norm, step_seconds)
+    also goes to `store.log_steps(settings.run, step, ...)` when a store is given.
+    """
+    from transformers import get_cosine_schedule_with_warmup
+
+    params = trainable_parameters(model)
+    steps = min(settings.max_steps, len(plan) // settings.batch_size)
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=0.0)
+    schedule = get_cosine_schedule_with_warmup(optimizer, settings.warmup_steps, steps)
+    limit = settings.max_minutes * 60 if settings.max_minutes else None
+    device = next(model.parameters()).device
+    logs, started, stopped_early = [], time.perf_counter(), False
+    model.train()
+    for step in tqdm(range(steps), desc=f"{settings.run} ({settings.STAGE})", unit="step", disable=not progress):
+        tick = time.perf_counter()
+        rows = plan[step * settings.batch_size:(step + 1) * settings.batch_size]
+        ref_batch = ref[step * settings.batch_size:(step + 1) * settings.batch_size].to(device)
+        logps = completion_logps(model, tokenizer, [r.prompt for r in rows],
+                                 [[list(ids) for ids in r.responses] for r in rows])
+        loss, metrics = sdpo_loss(logps[:, 0], logps[:, 1:], ref_batch[:, 0], ref_batch[:, 1:], settings.beta)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
+        metrics.update(lr=schedule.get_last_lr()[0], grad_norm=float(grad_norm))
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        metrics["step_seconds"] = time.perf_counter() - tick
+        logs.append(metrics)
+        if store is not None:
+            store.log_steps(settings.run, step + 1, metrics)
+        if limit is not None and time.perf_counter() - started > limit and step + 1 < steps:
+            stopped_early = True
+            break
+    model.eval()
+    return {"logs": logs, "seconds": time.perf_counter() - started, "stopped_early": stopped_early}

@@ -1,0 +1,65 @@
+"""Fixtures of the training tests: offline, one thread, and a toy world for the preference trainers
+(a prepared 40-item dataset, its SID map and an SFT-like checkpoint on the tiny model)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from core.data.schema import Dataset, Interaction, Item
+from core.sid.sidmap import SidMap
+
+TOY = "amazon-toy"  # the registry accepts prepared datasets named amazon-*
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def toy_sidmap() -> SidMap:
+    """40 items over a 3-level 8x8x4 codebook, every SID distinct."""
+    return SidMap(TOY, "rqkmeans", [8, 8, 4], {str(i): (i % 8, (i // 8) % 8, i % 4) for i in range(40)})
+
+
+@pytest.fixture(scope="session")
+def toy_dataset() -> Dataset:
+    """6 users with 10 distinct items each (user u starts at item 5u), 40 items in all."""
+    items = {str(i): Item(str(i), f"Movie {i}", 1990 + i % 10, ("Drama",) if i % 2 else ("Comedy",)) for i in range(40)}
+    sequences = {str(u): [Interaction(str(u), str((5 * u + t) % 40), t) for t in range(10)] for u in range(6)}
+    return Dataset(TOY, items, {}, sequences, {"item_noun": "movie"})
+
+
+@pytest.fixture
+def toy_world(tmp_path, monkeypatch, toy_sidmap, toy_dataset):
+    """The toy dataset prepared in this test's data dir with its SID map, and run `sft`: a tiny
+    model with SID tokens and a fresh LoRA saved as a checkpoint in a temporary checkpoints dir."""
+    from core.data.registry import save_dataset
+    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
+    from core.llm.backbone import load_base
+    from core.llm.sid_tokens import add_sid_tokens
+    from core.llm.tiny import tiny_model
+    from core.sid.build import sidmap_path
+    from core.train import card
+
+    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    save_dataset(toy_dataset)
+    toy_sidmap.save(sidmap_path(TOY))
+    model, tokenizer = tiny_model()
+    base = tmp_path / "tiny-base"
+    model.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    model, tokenizer = load_base(str(base))
+    torch.manual_seed(0)
+    peft_model = attach_lora(model, add_sid_tokens(model, tokenizer, toy_sidmap), LoraSettings(r=4, dropout=0.0))
+    with torch.no_grad():  # a non-zero LoRA B, so the SFT adapter changes the base's outputs
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.02)
+    sft = save_checkpoint(peft_model, tokenizer, toy_sidmap, tmp_path / "checkpoints" / "sft",
+                          meta={"run": "sft", "stage": "sft", "window": 5})
+    card.write_run(sft, {"run": "sft", "stage": "sft", "dataset": TOY})
+    return SimpleNamespace(dataset=toy_dataset, sidmap=toy_sidmap, sft=sft, checkpoints=tmp_path / "checkpoints")

@@ -1,0 +1,116 @@
+import json
+import math
+
+import pytest
+import torch
+
+from core.errors import SidLensError
+from core.labels import export_jsonl, preference_pairs, save_label
+from core.llm.adapter import load_checkpoint
+from core.store import Store
+from core.train.preference import dpo_settings, sdpo_settings, train_preference
+from core.train.preference_loop import run_loop
+from core.train.preference_plan import PlanRow, pair_plan, reference_logps, response_ids
+
+
+def lora_weights(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
+    from core.data.split import Split
+    from core.llm.prompts import recommendation_messages, render_prompt
+    from core.train.negatives import random_negatives
+
+    reference, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=True)
+    split = Split(toy_world.dataset, window=5)
+    examples = split.examples("train")[::7][:4]
+    negatives = random_negatives(split, examples, 3, seed=0)
+    rows = [PlanRow(render_prompt(tokenizer, recommendation_messages(toy_world.sidmap, toy_world.dataset,
+                                                                     ex.history)[0]),
+                    tuple(response_ids(tokenizer, toy_world.sidmap.sid_tokens(i)) for i in (ex.target, *negs)),
+                    (ex.target, *negs)) for ex, negs in zip(examples, negatives)]
+    plan = rows * 8  # the same batch every step, so the loss curve is comparable
+    ref = reference_logps(reference, tokenizer, plan, batch_size=4, progress=False)
+    policy, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=False)
+    before = lora_weights(policy)
+    settings = sdpo_settings(negatives=3, max_steps=8, batch_size=4, learning_rate=5e-3, warmup_steps=0, run="t")
+    logs = run_loop(policy, tokenizer, plan, ref, settings, progress=False)["logs"]
+
+    assert len(logs) == 8
+    assert logs[0]["loss"] == pytest.approx(math.log(4), abs=1e-3)  # policy == reference at the start
+    assert logs[-1]["loss"] < logs[0]["loss"] - 0.1
+    assert logs[-1]["margin"] > logs[0]["margin"] and logs[-1]["rewards_chosen"] > 0
+    after = lora_weights(policy)
+    moved = [n for n in before if not torch.equal(before[n], after[n])]
+    assert any("lora_A" in n for n in moved) and any("lora_B" in n for n in moved)
+    assert any("token_adapter" in n for n in moved)  # the SID rows train too
+
+
+def test_sdpo_run_saves_a_loadable_adapter_and_registers_the_run(toy_world):
+    settings = sdpo_settings(negatives=2, sampler="popularity", max_steps=3, batch_size=2, learning_rate=1e-3)
+    record = train_preference(settings)
+    store = Store()
+    run = store.run("sdpo")
+    assert run["stage"] == "sdpo" and run["parent"] == "sft" and run["status"] == "done"
+    assert record["steps"] == 3 and record["negatives"] == 2 and record["sampler"] == "popularity"
+    logs = store.rows("run_logs", "run = ?", ["sdpo"])
+    assert {r["key"] for r in logs} >= {"loss", "rewards_chosen", "rewards_rejected", "reward_accuracy", "margin"}
+    assert {r["step"] for r in logs} == {1, 2, 3}
+    folder = toy_world.checkpoints / "sdpo"
+    assert json.loads((folder / "run.json").read_text())["parent"] == "sft"
+    trained, tokenizer, meta = load_checkpoint(folder, toy_world.sidmap)
+    sft, _, _ = load_checkpoint(toy_world.sft, toy_world.sidmap)
+    ids = tokenizer("<a_1><b_2>", return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert not torch.allclose(trained(ids).logits, sft(ids).logits)
+    assert meta["stage"] == "sdpo" and meta["parent"] == "sft"
+
+
+def labeled_pairs_file(tmp_path, store: Store):
+    """Two traces of one prompt labeled by two annotators, exported the way the app's Label page does."""
+    prompt = "<|im_start|>user\nRecommend<|im_end|>\n<|im_start|>assistant\n"
+    for tid, text, sid, quality in [("t1", "<think>comedies</think>", "<a_1><b_2><c_3>", 5),
+                                    ("t2", "<think>anything</think>", "<a_4><b_0><c_1>", 2)]:
+        store.upsert("traces", {"id": tid, "run": "reason", "prompt": prompt, "reasoning": text,
+                                "topk": [{"sid": sid, "item_id": "1"}], "source": "eval"})
+        save_label(store, tid, "ann", quality, {})
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(export_jsonl(preference_pairs(store)))
+    return path, prompt
+
+
+def test_pairs_file_from_the_label_page_round_trips_into_dpo(toy_world, tmp_path):
+    from core.llm.sid_tokens import add_sid_tokens
+    from core.llm.tiny import tiny_model
+
+    path, prompt = labeled_pairs_file(tmp_path, Store())
+    model, tokenizer = tiny_model()
+    add_sid_tokens(model, tokenizer, toy_world.sidmap)
+    plan = pair_plan(str(path), tokenizer, n=3, seed=0)
+    assert [r.prompt for r in plan] == [prompt] * 3
+    chosen, rejected = (tokenizer.decode(ids) for ids in plan[0].responses)
+    assert chosen == "<think>comedies</think><a_1><b_2><c_3>" + tokenizer.eos_token
+    assert rejected == "<think>anything</think><a_4><b_0><c_1>" + tokenizer.eos_token
+
+    record = train_preference(dpo_settings(pairs=str(path), max_steps=2, batch_size=1, learning_rate=1e-3))
+    assert record["sampler"] == "pairs" and record["steps"] == 2
+    assert record["loss_first"] == pytest.approx(math.log(2), abs=1e-3)
+
+
+def test_settings_a_user_can_get_wrong_are_refused():
+    with pytest.raises(SidLensError, match="one negative"):
+        dpo_settings(negatives=3)
+    with pytest.raises(SidLensError, match="pairs"):
+        sdpo_settings(pairs="p.jsonl")
+    with pytest.raises(SidLensError, match="sampler"):
+        sdpo_settings(sampler="nearest")
+    with pytest.raises(SidLensError, match="preset"):
+        sdpo_settings("huge")
+    assert sdpo_settings().negatives == 3 and dpo_settings().negatives == 1
+
+
+def test_unknown_parent_run_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(SidLensError, match="unknown run 'nope'"):
+        train_preference(sdpo_settings(from_run="nope", max_steps=1))
