@@ -22,10 +22,9 @@ from __future__ import annotations
 import math
 
 import torch
-from tqdm.auto import tqdm
 
 from core.decode.hf_reference import hf_constrained_topk
-from core.decode.inputs import encode_prompts, model_device, pad_token_id
+from core.decode.inputs import batch_starts, encode_prompts, model_device, pad_token_id
 from core.decode.results import BeamNode, Recommendation, check_request, recommendation
 from core.decode.trie import SidTrie
 
@@ -89,7 +88,7 @@ def _search_batch(model, trie: SidTrie, batch: dict, exclusions: list, num_beams
 
 def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int = 10, num_beams: int | None = None,
                      exclude: list[set[str]] | None = None, batch_size: int = 8, return_tree: bool = False,
-                     progress: bool = False):
+                     progress: bool | None = None):
     """Top-`k` distinct real items per prompt, best first, as `Recommendation`s.
 
     `exclude[u]` are item ids user u may not be recommended (pass their history; None = nothing
@@ -100,8 +99,7 @@ def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int
     num_beams = check_request(trie, prompts, k, num_beams, exclude)
     device = model_device(model)
     results, trees = [], []
-    starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="constrained top-k", unit="batch", disable=not progress):
+    for start in batch_starts(len(prompts), batch_size, "constrained top-k", progress):
         chunk = prompts[start:start + batch_size]
         exclusions = [trie.exclusion(exclude[start + i] if exclude else None) for i in range(len(chunk))]
         beams, tree = _search_batch(model, trie, encode_prompts(tokenizer, chunk, device), exclusions, num_beams,

@@ -13,7 +13,7 @@ import math
 import torch
 from transformers import GenerationConfig
 
-from core.decode.inputs import encode_prompts, model_device, pad_token_id
+from core.decode.inputs import batch_starts, encode_prompts, model_device, pad_token_id
 from core.decode.results import Recommendation, check_request, recommendation
 from core.decode.trie import SidTrie
 
@@ -28,7 +28,7 @@ def hf_constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: 
                               do_sample=False, length_penalty=0.0, early_stopping=True, pad_token_id=pad,
                               eos_token_id=pad, output_scores=True, return_dict_in_generate=True)
     results = []
-    for start in range(0, len(prompts), batch_size):
+    for start in batch_starts(len(prompts), batch_size, "HF constrained top-k", progress=False):
         chunk = prompts[start:start + batch_size]
         exclusions = [trie.exclusion(exclude[start + i] if exclude else None) for i in range(len(chunk))]
         batch = encode_prompts(tokenizer, chunk, model_device(model))

@@ -9,6 +9,7 @@ next token is predicted from the same position for all users.
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from core.errors import SidLensError
 
@@ -39,3 +40,11 @@ def encode_prompts(tokenizer, prompts: list[str], device=None) -> dict[str, torc
 
 def model_device(model) -> torch.device:
     return next(model.parameters()).device
+
+
+def batch_starts(n_prompts: int, batch_size: int, desc: str, progress: bool | None = None):
+    """Start index of every batch, with a tqdm bar (shown by default when there is more than one batch)."""
+    if batch_size < 1:
+        raise SidLensError(f"batch size must be at least 1, not {batch_size}")
+    show = n_prompts > batch_size if progress is None else progress
+    return tqdm(range(0, n_prompts, batch_size), desc=desc, unit="batch", disable=not show)

@@ -10,9 +10,8 @@ or no SID at all is invalid.
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
-from core.decode.inputs import encode_prompts, model_device, pad_token_id
+from core.decode.inputs import batch_starts, encode_prompts, model_device, pad_token_id
 from core.errors import SidLensError
 from core.sid.sidmap import SidMap
 
@@ -25,7 +24,7 @@ def answer_item(sidmap: SidMap, text: str) -> str | None:
 @torch.no_grad()
 def generate_sids(model, tokenizer, sidmap: SidMap, prompts: list[str], num_beams: int = 1,
                   max_new_tokens: int | None = None, batch_size: int = 8,
-                  progress: bool = False) -> list[tuple[str, str | None]]:
+                  progress: bool | None = None) -> list[tuple[str, str | None]]:
     """(generated text, item id or None) per prompt, greedy (`num_beams=1`) or beam search.
 
     `max_new_tokens` defaults to the SID's levels plus one (room for the end-of-turn token); pass
@@ -35,7 +34,7 @@ def generate_sids(model, tokenizer, sidmap: SidMap, prompts: list[str], num_beam
     max_new_tokens = max_new_tokens or sidmap.levels + 1
     pad = pad_token_id(tokenizer)
     outputs = []
-    for start in tqdm(range(0, len(prompts), batch_size), desc="generate", unit="batch", disable=not progress):
+    for start in batch_starts(len(prompts), batch_size, "generate", progress):
         batch = encode_prompts(tokenizer, prompts[start:start + batch_size], model_device(model))
         ids = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              max_new_tokens=max_new_tokens, num_beams=num_beams, do_sample=False, pad_token_id=pad)
