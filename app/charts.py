@@ -35,7 +35,8 @@ def codebook_scatter(coords, item_ids: list[str], labels: list[str], hover_text:
         add(groups[label], ui.hover(label), opacity=0.75)
     index = {item_id: row for row, item_id in enumerate(item_ids)}
     symbols = OVERLAY_SYMBOLS[dims]
-    for name, chosen, symbol in (("current history", history, symbols[0]), ("latest recommendations", recommended, symbols[1])):
+    overlays = (("current history", history, symbols[0]), ("latest recommendations", recommended, symbols[1]))
+    for name, chosen, symbol in overlays:
         rows = [index[i] for i in chosen if i in index]
         if rows:
             add(rows, name, symbol=symbol, size=14 if dims == 2 else 7, color="black",
@@ -72,7 +73,7 @@ def beam_tree(tree: list[list], sid_text) -> go.Figure:
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers+text", text=["prompt"], textposition="middle left",
                              marker={"size": 10, "color": "#333"}, hoverinfo="skip", showlegend=False))
     fig.update_layout(height=max(300, 28 * max((len(level) for level in tree), default=1)),
-                      xaxis={"tickvals": list(range(len(tree) + 1)),
-                             "ticktext": ["prompt"] + [f"level {i + 1}" for i in range(len(tree))], "range": [-0.5, len(tree) + 0.9]},
+                      xaxis={"tickvals": list(range(len(tree) + 1)), "range": [-0.5, len(tree) + 0.9],
+                             "ticktext": ["prompt"] + [f"level {i + 1}" for i in range(len(tree))]},
                       yaxis={"visible": False}, margin={"l": 0, "r": 0, "t": 10, "b": 0})
     return fig

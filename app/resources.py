@@ -155,3 +155,15 @@ def model(variant: dict, dataset_name: str):
     if smap is None:
         raise SidLensError(f"dataset {dataset_name} has no SIDs yet: run the quick pipeline first")
     return _model(variant["checkpoint"], smap.hash, dataset_name)
+
+
+@st.cache_resource(max_entries=4)
+def _checker(name: str, sid_hash: str, folder: str, stamp: float):
+    from core.eval.faithfulness import FaithfulnessChecker
+
+    return FaithfulnessChecker(dataset(name), sidmap(name))
+
+
+def faithfulness(name: str):
+    """The dataset's faithfulness checker (its title and genre patterns are compiled once)."""
+    return _checker(name, sidmap(name).hash, *_prepared(name))

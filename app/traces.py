@@ -30,14 +30,21 @@ def topk_rows(topk: list, dataset) -> list[dict]:
     return rows
 
 
-def flag_rows(flags) -> list[dict]:
-    """Automatic faithfulness flags as (flag, value) rows; lists are joined for reading."""
-    if not flags:
-        return []
-    if not isinstance(flags, dict):
-        return [{"flag": "flags", "value": str(flags)}]
-    return [{"flag": k, "value": ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)}
-            for k, v in flags.items()]
+def flag_rows(flags: dict) -> list[dict]:
+    """Raised faithfulness flags ({flag: [one line per problem]}, `core.eval.faithfulness`) as rows."""
+    return [{"flag": flag, "problem": line} for flag, lines in (flags or {}).items() for line in lines]
+
+
+def show_flags(flags: dict | None) -> None:
+    if flags is None:
+        return
+    rows = flag_rows(flags)
+    if rows:
+        st.warning(f"{len(rows)} automatic faithfulness flag(s)")
+        st.dataframe(rows, hide_index=True)
+    else:
+        st.caption("No automatic faithfulness flag: every SID names an item and no checked claim "
+                   "(history, year, genre, title-SID pairing) contradicts the data.")
 
 
 def show_trace(trace: dict, dataset, sidmap, history: bool = True) -> None:
@@ -56,6 +63,4 @@ def show_trace(trace: dict, dataset, sidmap, history: bool = True) -> None:
     rows = topk_rows(trace.get("topk") or [], dataset)
     if rows:
         st.dataframe(rows, hide_index=True)
-    flags = flag_rows(trace.get("flags"))
-    if flags:
-        st.dataframe(flags, hide_index=True)
+    show_flags(trace.get("flags"))

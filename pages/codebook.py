@@ -56,5 +56,5 @@ stats = sidmap.stats
 right.caption(f"Collision rate of the full SID before resolution {stats.get('collision_rate_before', 0):.1%}, "
               f"after {stats.get('collision_rate_after', 0):.1%}.")
 with ui.guarded("Codebook statistics"):
-    st.dataframe([{k: v for k, v in lv.items() if k != "items_per_code"} for lv in resources.codebook_stats(name)["levels"]],
-                 hide_index=True)
+    levels = resources.codebook_stats(name)["levels"]
+    st.dataframe([{k: v for k, v in lv.items() if k != "items_per_code"} for lv in levels], hide_index=True)

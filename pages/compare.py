@@ -33,7 +33,7 @@ metric_names = list(dict.fromkeys(k for row in table for k in row if k not in ("
 shown = st.multiselect("Metrics in the chart", metric_names, default=[m for m in V.HEADLINE if m in metric_names][:5],
                        key="compare_metrics")
 if shown:
-    long = [{"run": row["run"], "metric": m, "value": row.get(m)} for row in table for m in shown if row.get(m) is not None]
+    long = [{"run": row["run"], "metric": m, "value": row[m]} for row in table for m in shown if row.get(m) is not None]
     st.plotly_chart(px.bar(long, x="metric", y="value", color="run", barmode="group"), key="compare_bars")
 
 st.subheader("Training curves")

@@ -57,7 +57,8 @@ with build:
     with profile_tab:
         people = list(dataset.users.values())
         left, right = st.columns(2)
-        gender = left.selectbox("Gender", ["any", *sorted({u.gender for u in people if u.gender})], key="profile_gender")
+        gender = left.selectbox("Gender", ["any", *sorted({u.gender for u in people if u.gender})],
+                                key="profile_gender")
         job = right.selectbox("Occupation", ["any", *sorted({u.occupation for u in people if u.occupation})],
                               key="profile_job")
         ages = st.slider("Age band", 1, 100, (18, 35), key="profile_ages")

@@ -62,10 +62,10 @@ if clicked:
             searched = time.perf_counter()
             topk, tree = recommend.rank(model, tokenizer, trie, prompt, text, history)
             search_seconds = time.perf_counter() - searched
-        st.session_state[RESULT] = {
-            "variant": variant["name"], "history": history, "prompt": prompt, "reasoning": text, "topk": topk,
-            "tree": tree, "speed": {"first_token_s": first or 0.0, "tokens": tokens, "seconds": seconds,
-                                    "search_s": search_seconds}}
+        flags = resources.faithfulness(name).flags(text, history)
+        speed = {"first_token_s": first or 0.0, "tokens": tokens, "seconds": seconds, "search_s": search_seconds}
+        st.session_state[RESULT] = {"variant": variant["name"], "history": history, "prompt": prompt,
+                                    "reasoning": text, "topk": topk, "tree": tree, "flags": flags, "speed": speed}
         state.remember_recommendations(variant["name"], [r["item_id"] for r in topk])
         box.empty()
 
@@ -84,9 +84,11 @@ if result:
     st.plotly_chart(charts.beam_tree(result["tree"], lambda codes: "".join(token(lv, c) for lv, c in enumerate(codes))),
                     key="beam_tree")
     st.caption("The beams kept at each SID level: node size and colour = that level's token probability.")
+    st.subheader("Faithfulness of the reasoning")
+    traces.show_flags(result["flags"])
     if st.button("Send this trace to the labeling queue", key="send_to_queue"):
         with ui.guarded("Sending the trace"):
             tid = labels.send_to_queue(resources.store(), run=result["variant"], history=result["history"],
                                        prompt=result["prompt"], reasoning=result["reasoning"],
-                                       topk=result["topk"], flags={}, user_id=user_id)
+                                       topk=result["topk"], flags=result["flags"], user_id=user_id)
             st.success(f"Queued as trace {tid}: open the Label page to judge it.")

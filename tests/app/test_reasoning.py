@@ -1,0 +1,41 @@
+"""Reasoning page on the tiny model: the real prompt, streaming, constrained top-10, flags, queue."""
+from __future__ import annotations
+
+from core.data.registry import load_dataset
+from core.store import Store
+
+
+def _with_user_history(app, user: str = "1"):
+    at = app("history")
+    at.selectbox(key="history_user").select(user).run()
+    at.button(key="use_user").click().run()
+    at.switch_page("../pages/reasoning.py").run()
+    return at
+
+
+def test_empty_history_disables_recommend_with_the_reason(app):
+    at = app("reasoning")
+    assert at.button(key="recommend").disabled
+    assert any("history is empty" in c.value for c in at.caption)
+
+
+def test_recommend_streams_ranks_flags_and_queues_the_trace(app, app_env):
+    at = _with_user_history(app)
+    history = at.session_state["history:ml-100k"]
+    at.slider(key="reasoning_max_tokens").set_value(24).run()
+    at.button(key="recommend").click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert 0 < int(metrics["Tokens"]) <= 24 and float(metrics["Tokens/s"]) > 0
+    top = at.dataframe[0].value
+    items = load_dataset("ml-100k").items
+    assert len(top) == 10 and top["item"].is_unique
+    assert not set(top["item"]) & {items[i].title for i in history}  # the history is excluded
+    probs = top[["p(level 1)", "p(level 2)", "p(level 3)"]].to_numpy()
+    assert ((probs > 0) & (probs <= 1)).all()
+    assert at.session_state["recs:ml-100k"]["variant"] == "tiny"
+    at.button(key="send_to_queue").click().run()
+    traces = Store(app_env).rows("traces")
+    assert len(traces) == 1 and traces[0]["source"] == "app" and traces[0]["history"] == history
+    assert len(traces[0]["topk"]) == 10 and set(traces[0]["flags"]) >= {"unknown_sid", "not_in_history"}
+    assert traces[0]["prompt"].endswith("assistant\n") and traces[0]["user_id"] == "1"
