@@ -70,9 +70,9 @@ class PreferenceSettings:
     pairs: str | None = field(default=None, metadata={"help": "JSONL of labeled preference pairs exported from the app "
                                                       "(dpo only; replaces the sampled negatives)"})
     beta: float = field(default=1.0, metadata={"help": "inverse temperature of the implicit reward (S-DPO uses 1)"})
-    max_steps: int = field(default=60, metadata={"help": "optimizer steps"})
+    max_steps: int = field(default=40, metadata={"help": "optimizer steps"})
     batch_size: int = field(default=8, metadata={"help": "prompts per step (each with 1 + K responses)"})
-    learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate (LoRA and SID rows)"})
+    learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps, then cosine decay"})
     seed: int = field(default=0, metadata={"help": "seed of the example order and the negatives"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
@@ -95,10 +95,12 @@ class SDPOSettings(PreferenceSettings):
     negatives: int = field(default=3, metadata={"help": "negatives per example (K) competing in one softmax"})
 
 
-# quick: ~60 steps of 8 prompts; the seconds per step for K = 1, 3, 7 are in BENCHMARKS.md
-# (bench/bench_preference.py). full: ~2 passes over a quarter of the training prefixes, for a GPU.
+# quick: 40 steps of 8 prompts (320 examples), ~10-15 min on 2 CPU cores with the reference precompute
+# (seconds per step for K = 1, 3, 7 in BENCHMARKS.md, bench/bench_preference.py); a 15-minute cap
+# on the loop saves what was learnt on a busier machine. full: 48k examples (half the training
+# prefixes), sized for a GPU and not run here.
 PRESETS: dict[str, dict] = {
-    "quick": {"max_steps": 60, "batch_size": 8, "learning_rate": 5e-5, "max_minutes": 15.0},
+    "quick": {"max_steps": 40, "batch_size": 8, "learning_rate": 1e-4, "max_minutes": 15.0},
     "full": {"max_steps": 3000, "batch_size": 16, "learning_rate": 1e-5, "warmup_steps": 100},
 }
 
