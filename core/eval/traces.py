@@ -1,0 +1,102 @@
+"""Reasoning evaluation and stored traces: what a variant wrote, what it ranked, what is wrong with it.
+
+Reasoning variants (checkpoints saved with `"think": true`: the reason and grpo stages) are
+evaluated as SIDReasoner evaluates: the model first writes its reasoning greedily until `</think>`
+(`generate_reasoning`), then the constrained beam search over the SID trie continues from
+prompt + reasoning, i.e. at the position where training put the SID. A reasoning that never
+closes (the token budget ran out, or the model ended its turn inside `<think>`) is closed with
+`</think>` so the search still runs at the answer position; a model that wrote no `<think>` at all
+is searched from the prompt, as the app's Reasoning page does. The share of reasonings the model
+closed itself is reported as `think_closed_rate`.
+
+`save_traces` stores one trace per evaluated user (every variant, reasoning or not, so pages can
+compare them without running a model): prompt, full reasoning, history, top-10 with per-level
+probabilities, target and its rank (None beyond the top-10), and the faithfulness flags of the
+reasoning (`core.eval.faithfulness`); it returns the flag rates, which the runner stores beside the
+metrics. Trace ids are `<run>/<split>/<user>`, so re-evaluating replaces a user's trace.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from core.data.schema import Dataset
+from core.data.split import Example
+from core.decode.inputs import encode_prompts, model_device, pad_token_id
+from core.decode.results import Recommendation
+from core.sid.sidmap import SidMap
+from core.store import Store, now
+
+THINK_START, THINK_END = "<think>", "</think>"
+MAX_REASONING_TOKENS = 256
+
+
+def is_reasoning(meta: dict) -> bool:
+    """Whether a checkpoint (its `sidlens.json`) was trained to think before the SID."""
+    return bool(meta.get("think"))
+
+
+def close_reasoning(generated: str) -> tuple[str, bool]:
+    """(the text the search continues from, whether the model closed `</think>` itself)."""
+    head, found, _ = generated.partition(THINK_END)
+    if found:
+        return head + found, True
+    if generated.lstrip().startswith(THINK_START):
+        return generated.rstrip() + "\n" + THINK_END, False
+    return "", False
+
+
+@torch.no_grad()
+def generate_reasoning(model, tokenizer, prompts: list[str], max_new_tokens: int = MAX_REASONING_TOKENS,
+                       batch_size: int = 8, progress: bool = False) -> list[tuple[str, bool]]:
+    """Greedy reasoning per prompt, cut after `</think>`, as `close_reasoning` pairs."""
+    out = []
+    for start in tqdm(range(0, len(prompts), batch_size), desc="reasoning", unit="batch", disable=not progress):
+        batch = encode_prompts(tokenizer, prompts[start:start + batch_size], model_device(model))
+        ids = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
+                             max_new_tokens=max_new_tokens, pad_token_id=pad_token_id(tokenizer),
+                             stop_strings=[THINK_END], tokenizer=tokenizer)
+        texts = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True,
+                                       clean_up_tokenization_spaces=False)
+        out += [close_reasoning(t) for t in texts]
+    return out
+
+
+def reasoned_prompts(model, tokenizer, prompts: list[str], max_new_tokens: int = MAX_REASONING_TOKENS,
+                     batch_size: int = 8, progress: bool = False) -> tuple[list[str], list[str], float]:
+    """(prompt + reasoning for the search, the reasonings, `think_closed_rate`): the runner's hook."""
+    pairs = generate_reasoning(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
+    reasonings = [r for r, _ in pairs]
+    closed = sum(c for _, c in pairs) / len(pairs) if pairs else 0.0
+    return [p + r for p, r in zip(prompts, reasonings)], reasonings, closed
+
+
+def save_traces(store: Store, run: str, split: str, examples: Sequence[Example], prompts: Sequence[str],
+                reasonings: Sequence[str] | None, recs: Sequence[Sequence[Recommendation]], dataset: Dataset,
+                sidmap: SidMap, source: str = "eval") -> dict[str, float]:
+    """Store one trace per example (prompt WITHOUT the reasoning; reasoning "" for direct variants);
+    returns the flag rates of these traces (`flag_*`)."""
+    from core.eval.faithfulness import FaithfulnessChecker, flag_rates
+
+    checker = FaithfulnessChecker(dataset, sidmap)
+    reasonings = reasonings if reasonings is not None else [""] * len(examples)
+    rows, all_flags = [], []
+    for ex, prompt, reasoning, rec in zip(examples, prompts, reasonings, recs, strict=True):
+        flags = checker.flags(reasoning, ex.history)
+        ranked = [r.item_id for r in rec]
+        all_flags.append(flags)
+        rows.append({"id": f"{run}/{split}/{ex.user_id}", "run": run, "split": split, "user_id": ex.user_id,
+                     "history": list(ex.history), "prompt": prompt, "reasoning": reasoning,
+                     "topk": [asdict(r) for r in rec], "target": ex.target,
+                     "target_rank": ranked.index(ex.target) + 1 if ex.target in ranked else None,
+                     "flags": flags, "source": source, "created": now()})
+    store.upsert("traces", rows)
+    return flag_rates(all_flags)
+
+
+def load_traces(store: Store, run: str, split: str = "test") -> list[dict]:
+    """The stored traces of a run on a split, in user order of storage."""
+    return store.rows("traces", "run = ? and split = ?", [run, split], order_by="rowid")

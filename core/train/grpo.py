@@ -1,0 +1,195 @@
+"""Outcome-driven RL (SID reasoning, stage 2): GRPO on TRL's GRPOTrainer with the rule reward.
+
+    python -m core train grpo --from reason --preset quick     # ~30 steps; seconds per step in BENCHMARKS.md
+    python -m core train grpo --from reason --group-size 8 --beta 0.04 --temperature 1.0 --max-completion-length 256
+
+What happens: training users (one leave-one-out training prefix each, seeded, as in the reasoning
+stage) get the think-first recommendation prompt; for each prompt the policy samples `group_size`
+completions (reasoning, `</think>`, SID) at `temperature`; each completion is scored by
+`core.train.rewards` (0.25 / 0.5 / 1.0 for matching the target's first / first two / all SID
+levels, +0.1 for a real item, 0 when nothing parses); advantages are the rewards standardised
+within the group, and the clipped policy-gradient loss (TRL's default DAPO token averaging) is
+taken with a KL penalty `beta` towards the reasoning model. No reasoning labels are used.
+
+The policy is the parent's adapter itself, loaded trainable (`load_checkpoint(merge=False)`), as in
+the reasoning and preference stages: the result is one small adapter on the base model. With
+`beta > 0` TRL copies that adapter into a frozen "ref" adapter so the reference is the parent, not
+the bare base model; TRL copies the LoRA weights but not peft's trainable SID rows (their
+parameter names end in `.default` instead of containing `.default.`), so `_sync_reference` copies
+those too (tested: the first step's KL is exactly 0). The ref adapter is dropped before saving.
+
+Per step the store gets, besides loss and learning rate (`StoreLogger`): mean reward, reward std,
+share of parseable answers, share of exact hits, KL, mean completion length, entropy and the
+share of groups whose rewards were all equal (no learning signal).
+
+Why TRL: generation, group advantages, clipping, the KL term and the logging are all there and
+run on CPU without vLLM; the only gaps were the reference's SID rows (above) and that
+`generation_kwargs` cannot carry `prefix_allowed_tokens_fn`, which is not needed: the answer is
+free text and the reward scores what the model really wrote.
+
+Differences from the paper: LoRA on a 135M model, a few dozen steps of 2 prompts x 4 samples in
+the quick preset (the paper trains a 1.5B+ model for epochs with larger groups); the reward and
+its levels are the paper's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.errors import SidLensError
+from core.store import Store
+from core.train.common import relative_to_repo, resume_point, run_dir
+from core.train.reason import StageSettings, preset_settings
+
+STAGE = "grpo"
+REWARD_KEYS = {"reward": "reward", "reward_std": "reward_std", "parseable": "parseable", "exact": "exact",
+               "kl": "kl", "completions/mean_length": "completion_length", "entropy": "entropy",
+               "frac_reward_zero_std": "zero_std_groups"}
+
+
+@dataclass
+class GRPOSettings(StageSettings):
+    from_run: str = field(default="reason", metadata={"flag": "--from", "help": "run whose adapter is the policy's "
+                                                      "start and, with beta > 0, the KL reference"})
+    preset: str = field(default="quick", metadata={"help": "quick (CPU, a few dozen steps) or full (GPU)"})
+    run: str = field(default="grpo", metadata={"help": "run name (store key, checkpoint folder name)"})
+    output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
+    max_steps: int = field(default=30, metadata={"help": "optimizer steps"})
+    batch_size: int = field(default=2, metadata={"help": "prompts per step (each sampled group_size times)"})
+    group_size: int = field(default=4, metadata={"help": "completions sampled per prompt (the GRPO group)"})
+    beta: float = field(default=0.04, metadata={"help": "KL coefficient towards the parent (0 = no reference)"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the rollouts"})
+    max_completion_length: int = field(default=256, metadata={
+        "help": "tokens per completion (reasoning + SID); a completion cut before its SID scores 0"})
+    learning_rate: float = field(default=3e-5, metadata={"help": "learning rate (LoRA and SID rows)"})
+    warmup_steps: int = field(default=2, metadata={"help": "linear warm-up steps, then constant"})
+    epsilon: float = field(default=0.2, metadata={"help": "clipping range of the policy ratio"})
+    seed: int = field(default=0, metadata={"help": "seed of the sampled users, data order and sampling"})
+    logging_steps: int = field(default=1, metadata={"help": "log rewards, KL and loss to the store every N steps"})
+    save_steps: int = field(default=10, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
+
+
+PRESETS: dict[str, dict] = {
+    "quick": {"max_steps": 30, "batch_size": 2, "group_size": 4, "max_minutes": 20.0},
+    "full": {"max_steps": 1000, "batch_size": 8, "group_size": 8, "learning_rate": 1e-5, "save_steps": 100},
+}
+
+
+def settings_for(preset: str, **overrides) -> GRPOSettings:
+    """The preset's settings with `overrides` (None values ignored) applied on top."""
+    settings = preset_settings(GRPOSettings, PRESETS, preset, overrides)
+    if settings.group_size < 2:
+        raise SidLensError(f"--group-size must be at least 2 (advantages compare samples of a group), not {settings.group_size}")
+    if settings.max_completion_length < 8 or settings.temperature <= 0 or settings.beta < 0:
+        raise SidLensError("--max-completion-length must be at least 8, --temperature positive and --beta >= 0")
+    return settings
+
+
+def rl_dataset(dataset, sidmap, n: int, seed: int, window: int):
+    """`n` training users' think-first prompts with their target item (column `target` for the reward)."""
+    import datasets
+
+    from core.corpus.context import CorpusContext
+    from core.llm.prompts import recommendation_messages
+    from core.train.reason import sample_examples
+
+    examples = sample_examples(CorpusContext(dataset, sidmap, window=window), n, seed)
+    if not examples:
+        raise SidLensError(f"dataset {dataset.name} has no training histories to sample prompts from")
+    return datasets.Dataset.from_list([
+        {"prompt": recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)[0],
+         "target": ex.target, "user_id": ex.user_id} for ex in examples])
+
+
+def _reward_logger(store: Store, run: str):
+    from transformers import TrainerCallback
+
+    class RewardLogger(TrainerCallback):
+        """GRPO's reward statistics of each log to the store's run_logs (keys: REWARD_KEYS' values)."""
+
+        def __init__(self):
+            self.history: list[dict] = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            values = {name: logs[key] for key, name in REWARD_KEYS.items() if logs and logs.get(key) is not None}
+            if values:
+                self.history.append({"step": state.global_step, **values})
+                store.log_steps(run, state.global_step, values)
+
+    return RewardLogger()
+
+
+def _sync_reference(model) -> int:
+    """Copy every parameter of the "default" adapter that TRL's "ref" copy missed; returns how many."""
+    import torch
+
+    if "ref" not in getattr(model, "peft_config", {}):
+        return 0
+    params = dict(model.named_parameters())
+    copied = 0
+    with torch.no_grad():
+        for name, param in params.items():
+            if name.endswith(".default") and name[:-len(".default")] + ".ref" in params:
+                params[name[:-len(".default")] + ".ref"].copy_(param)
+                copied += 1
+    return copied
+
+
+def _config(settings: GRPOSettings, device: str):
+    import torch
+    from trl import GRPOConfig
+
+    return GRPOConfig(output_dir=str(run_dir(settings.run)), max_steps=settings.max_steps,
+                      learning_rate=settings.learning_rate, lr_scheduler_type="constant_with_warmup",
+                      warmup_steps=settings.warmup_steps, per_device_train_batch_size=settings.batch_size * settings.group_size,
+                      num_generations=settings.group_size, max_completion_length=settings.max_completion_length,
+                      temperature=settings.temperature, beta=settings.beta, epsilon=settings.epsilon,
+                      gradient_checkpointing=False, bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+                      use_cpu=device == "cpu", seed=settings.seed, data_seed=settings.seed, disable_dropout=True,
+                      logging_steps=settings.logging_steps, save_strategy="steps", save_steps=settings.save_steps,
+                      save_total_limit=1, report_to="none", dataloader_num_workers=0, disable_tqdm=False)
+
+
+def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
+    """Run GRPO from the parent's adapter, save the adapter and card, register the run; the run record."""
+    import torch
+    from trl import GRPOTrainer
+
+    from core.llm.backbone import resolve_device
+    from core.train.callbacks import StoreLogger, TimeLimit
+    from core.train.reason import load_parent, run_trainer, save_stage, start_stage
+    from core.train.rewards import SidReward
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    store = store or Store()
+    parent, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(store, settings.from_run)
+    if not meta.get("think"):
+        raise SidLensError(f"run {settings.from_run!r} was not trained to reason (<think>...</think>): "
+                           "train it with `python -m core train reason` first, or pass --from reason")
+    window = meta.get("window", 20)
+    train_data = rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, settings.seed, window)
+    resume = resume_point(settings.run, settings.identity(), settings.restart)
+    start_stage(store, settings, stage=STAGE, parent=parent, ckpt=ckpt, sidmap=sidmap, examples=len(train_data),
+                resume=resume)
+    logger, rewards, limit = StoreLogger(store, settings.run), _reward_logger(store, settings.run), \
+        TimeLimit(settings.max_minutes or None)
+    trainer = GRPOTrainer(model=model, reward_funcs=[SidReward(sidmap)], args=_config(settings, resolve_device().type),
+                          train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, rewards, limit])
+    _sync_reference(trainer.model)
+    seconds = run_trainer(trainer, store, settings.run, resume)
+    if "ref" in trainer.model.peft_config:
+        trainer.model.delete_adapter("ref")
+    steps = trainer.state.global_step
+    logs = rewards.history
+    return save_stage(trainer.model, tokenizer, sidmap, settings, store, stage=STAGE, parent=parent, meta=meta,
+                      seconds=seconds, steps=steps, examples=steps * settings.batch_size,
+                      extra={"completions": steps * settings.batch_size * settings.group_size,
+                             "reward_first5": _mean(logs[:5], "reward"), "reward_last5": _mean(logs[-5:], "reward"),
+                             "exact_last5": _mean(logs[-5:], "exact"), "parseable_last5": _mean(logs[-5:], "parseable"),
+                             "kl_last5": _mean(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
+                             "resumed_from": resume and relative_to_repo(resume)})
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(sum(values) / len(values), 4) if values else None

@@ -1,0 +1,238 @@
+"""Reasoning activation: teach the aligned model the output format `<think>...</think>` + SID.
+
+    python -m core train reason --from sft --preset quick     # ~10 min on 2 CPU cores
+    python -m core train reason --from sft --teacher openai --teacher-base-url URL --teacher-model NAME
+
+What happens: `examples` training users (one leave-one-out training prefix each, seeded, history
+of at least 3 items) get a reasoning trace from the teacher (`MetadataTeacher` offline by default,
+any OpenAI-compatible endpoint when configured; its answers are cached in the store). A record is
+the canonical recommendation prompt with the think-first instruction (`recommendation_messages(...,
+think=True)`, no profile: the evaluation prompt) and the completion `<think>\\n{trace}\\n</think>{SID}`:
+the SID follows `</think>` directly, where the evaluation's constrained search and the app continue.
+The teacher writes without the user's profile, since the prompt does not show it.
+
+Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss,
+padding-free batches) continued from the parent's adapter: `load_checkpoint(merge=False)` gives
+the SFT LoRA and SID rows trainable, so the result is again one small adapter on the base model
+that every loader understands; its `sidlens.json` records `"think": true`, which tells the
+evaluation runner and the app to use the think-first prompt and to reason before searching.
+
+Differences from the paper (SID reasoning's activation step): the traces come from a metadata
+teacher rather than a large LLM (pass `--teacher openai` for that), and the quick preset sees a few
+hundred traces, sized to the 2-core CPU budget.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from core.errors import SidLensError
+from core.paths import checkpoints_dir
+from core.store import Store, git_commit, now
+from core.train import card
+from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path, resume_point
+
+STAGE = "reason"
+THINK_END = "</think>"
+MIN_HISTORY = 3
+
+
+@dataclass
+class StageSettings:
+    """What the reason and grpo settings share: run control, where the adapter goes, what defines the run."""
+
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
+    max_minutes: float = field(default=0.0, metadata={"help": "stop after this many minutes and save (0 = no limit)"})
+    restart: bool = field(default=False, metadata={"help": "discard the run's intermediate checkpoints"})
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else checkpoints_dir() / self.run
+
+    def identity(self) -> dict:
+        """The settings that define the run (a resumed run must match them)."""
+        return {k: v for k, v in asdict(self).items() if k not in {"restart", "threads", "max_minutes", "output_dir"}}
+
+
+def preset_settings(cls, presets: dict[str, dict], preset: str, overrides: dict):
+    """`cls` with the preset's values and the non-None `overrides` on top."""
+    if preset not in presets:
+        raise SidLensError(f"unknown preset {preset!r} (choose {' or '.join(presets)})")
+    unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+    return replace(cls(preset=preset), **{**presets[preset], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+@dataclass
+class ReasonSettings(StageSettings):
+    from_run: str = field(default="sft", metadata={"flag": "--from", "help": "run whose adapter training continues"})
+    preset: str = field(default="quick", metadata={"help": "quick (CPU, ~10 min) or full (more traces, 2 epochs)"})
+    run: str = field(default="reason", metadata={"help": "run name (store key, checkpoint folder name)"})
+    output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
+    teacher: str = field(default="metadata", metadata={"help": "who writes the traces: metadata (offline) or openai"})
+    teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
+    teacher_model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
+    examples: int = field(default=640, metadata={"help": "training users that get a trace (one each)"})
+    max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the traces when max_steps is -1"})
+    learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
+    warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps, then cosine decay"})
+    batch_size: int = field(default=8, metadata={"help": "sequences per device per step"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    max_length: int = field(default=1024, metadata={"help": "truncate longer sequences (padded batching only)"})
+    padding_free: bool = field(default=True, metadata={"help": "flatten each batch into one row, no padding"})
+    seed: int = field(default=0, metadata={"help": "seed of the sampled users and the data order"})
+    logging_steps: int = field(default=5, metadata={"help": "log loss / lr / tokens to the store every N steps"})
+    save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
+
+
+PRESETS: dict[str, dict] = {
+    "quick": {"examples": 640, "epochs": 1.0, "max_minutes": 15.0},
+    "full": {"examples": 8000, "epochs": 2.0, "learning_rate": 2e-4, "warmup_steps": 50, "save_steps": 200},
+}
+
+
+def settings_for(preset: str, **overrides) -> ReasonSettings:
+    """The preset's settings with `overrides` (None values ignored) applied on top."""
+    settings = preset_settings(ReasonSettings, PRESETS, preset, overrides)
+    if settings.examples < 1:
+        raise SidLensError(f"--examples must be at least 1, not {settings.examples}")
+    return settings
+
+
+def sample_examples(context, n: int, seed: int) -> list:
+    """One training prefix (history >= MIN_HISTORY items) for each of `n` seeded users."""
+    by_user: dict[str, list] = {}
+    for ex in context.train_examples:
+        if len(ex.history) >= MIN_HISTORY:
+            by_user.setdefault(ex.user_id, []).append(ex)
+    rng = random.Random(f"{seed}:reason")
+    users = sorted(by_user)
+    rng.shuffle(users)
+    return [rng.choice(by_user[u]) for u in users[:n]]
+
+
+def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: int = 20,
+                      progress: bool = True) -> list[dict]:
+    """Conversational prompt/completion records of `n` users' traces (see the module docstring)."""
+    from tqdm.auto import tqdm
+
+    from core.corpus.context import CorpusContext
+    from core.data.schema import Dataset
+    from core.llm.prompts import recommendation_messages
+
+    # without users the teacher cannot state a profile the prompt does not show
+    anonymous = Dataset(dataset.name, dataset.items, {}, dataset.sequences, dataset.meta)
+    context = CorpusContext(anonymous, sidmap, window=window)
+    examples = sample_examples(context, n, seed)
+    if not examples:
+        raise SidLensError(f"dataset {dataset.name} has no training histories of {MIN_HISTORY}+ items to reason about")
+    records = []
+    for ex in tqdm(examples, desc="reasoning traces", unit="trace", disable=not progress):
+        trace = teacher.reasoning_trace(ex.user_id, ex.history, ex.target, context)
+        prompt, _ = recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)
+        completion = f"<think>\n{trace.strip()}\n{THINK_END}{sidmap.sid_text(ex.target)}"
+        records.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],
+                        "user_id": ex.user_id, "target": ex.target})
+    return records
+
+
+def load_parent(store: Store, from_run: str, merge: bool = False):
+    """(parent run row, checkpoint dir, dataset, sidmap, model, tokenizer, meta) of the run to continue."""
+    from core.data.registry import load_dataset
+    from core.eval.runner import resolve_run
+    from core.llm.adapter import load_checkpoint
+    from core.sid.build import load_sidmap
+
+    parent = resolve_run(store, from_run)
+    ckpt = resolve_repo_path(parent["checkpoint"])
+    dataset, sidmap = load_dataset(parent["dataset"]), load_sidmap(parent["dataset"])
+    model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=merge)
+    return parent, ckpt, dataset, sidmap, model, tokenizer, meta
+
+
+def start_stage(store: Store, settings, *, stage: str, parent: dict, ckpt, sidmap, examples: int, resume) -> None:
+    """Register the run as running (its logs are cleared unless it resumes)."""
+    store.start_run(settings.run, dataset=parent["dataset"], stage=stage, parent=settings.from_run,
+                    config={**settings.identity(), "parent_checkpoint": relative_to_repo(ckpt),
+                            "sid_map_hash": sidmap.hash, "examples": examples})
+    if resume is None:
+        store.delete_where("run_logs", "run = ?", [settings.run])
+
+
+def run_trainer(trainer, store: Store, run: str, resume) -> float:
+    """`trainer.train()` (resuming when given); the run is marked interrupted if it fails. Seconds taken."""
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    except BaseException:
+        store.finish_run(run, status="interrupted")
+        raise
+    return time.perf_counter() - started
+
+
+def save_stage(model, tokenizer, sidmap, settings, store: Store, *, stage: str, parent: dict, meta: dict,
+               seconds: float, steps: int, examples: int, extra: dict) -> dict:
+    """Save the adapter (`"think": true`), write run.json and the README, finish the run; the record."""
+    import torch
+
+    from core.llm.adapter import save_checkpoint
+    from core.llm.backbone import resolve_device
+
+    out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir,
+                              meta={"base_model": meta["base_model"], "run": settings.run, "stage": stage,
+                                    "parent": settings.from_run, "window": meta.get("window", 20), "think": True})
+    losses = store.rows("run_logs", "run = ? and key = 'loss'", [settings.run], order_by="step")
+    record = {"run": settings.run, "stage": stage, "parent": settings.from_run, "dataset": parent["dataset"],
+              "base_model": meta["base_model"], "command": command_line(), "settings": settings.identity(),
+              "device": resolve_device().type, "threads": torch.get_num_threads(), "steps": steps,
+              "examples": examples, "train_seconds": round(seconds, 1),
+              "seconds_per_step": round(seconds / max(steps, 1), 2),
+              "loss_first": losses[0]["value"] if losses else None, "loss_last": losses[-1]["value"] if losses else None,
+              **extra, "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": git_commit(),
+              "created": now()}
+    card.write_run(out_dir, record)
+    store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
+                     config=json.dumps({**settings.identity(), **{k: record[k] for k in (
+                         "command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples")}}))
+    return record
+
+
+def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
+    """Write the traces, train on them from the parent's adapter, save and register; the run record."""
+    import datasets
+    import torch
+
+    from core.corpus.teacher import make_teacher
+    from core.llm.backbone import resolve_device
+    from core.train.callbacks import StoreLogger, TimeLimit
+    from core.train.sft import _trainer_class, _trainer_config
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    store = store or Store()
+    teacher = make_teacher(settings.teacher, **({"base_url": settings.teacher_base_url, "model": settings.teacher_model}
+                                                if settings.teacher == "openai" else {}))
+    parent, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(store, settings.from_run)
+    started = time.perf_counter()
+    records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed, meta.get("window", 20))
+    teacher_seconds = time.perf_counter() - started
+    resume = resume_point(settings.run, settings.identity(), settings.restart)
+    model.train()
+    start_stage(store, settings, stage=STAGE, parent=parent, ckpt=ckpt, sidmap=sidmap, examples=len(records),
+                resume=resume)
+    logger, limit = StoreLogger(store, settings.run), TimeLimit(settings.max_minutes or None)
+    train_data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+    trainer = _trainer_class()(model=model, args=_trainer_config(settings, resolve_device().type),
+                               train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, limit])
+    seconds = run_trainer(trainer, store, settings.run, resume)
+    tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
+    return save_stage(trainer.model, tokenizer, sidmap, settings, store, stage=STAGE, parent=parent, meta=meta,
+                      seconds=seconds, steps=trainer.state.global_step, examples=len(records),
+                      extra={"teacher": teacher.name, "teacher_seconds": round(teacher_seconds, 1),
+                             "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
+                             "stopped_early": limit.stopped_early, "resumed_from": resume and relative_to_repo(resume)})

@@ -1,0 +1,87 @@
+"""Reasoning evaluation on a tiny model that has learnt to think before its SID: the reasoning is
+cut at `</think>` (or closed when the budget runs out), the search continues after it, and one trace
+per user is stored with its top-10, target rank and faithfulness flags."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.data.schema import Dataset, Item
+from core.data.split import Example
+from core.decode.beam import constrained_topk
+from core.decode.trie import SidTrie
+from core.eval.traces import close_reasoning, generate_reasoning, load_traces, reasoned_prompts, save_traces
+from core.llm.prompts import render_prompt
+from core.llm.sid_tokens import add_sid_tokens
+from core.llm.tiny import tiny_model
+from core.sid.sidmap import SidMap
+
+ITEMS = {str(i): Item(str(i), f"Film {i}", 1990 + i, ("Drama",) if i % 2 else ("Comedy",)) for i in range(1, 9)}
+DATASET = Dataset("toy", ITEMS, {}, {})
+SIDMAP = SidMap("toy", "hand", [2, 2, 2], {str(i): ((i - 1) // 4, (i - 1) // 2 % 2, (i - 1) % 2) for i in range(1, 9)})
+# user 1 is told the truth; user 2's reasoning names a SID that is no item and a film they never watched
+EXAMPLES = [Example("1", ("1", "2"), "3"), Example("2", ("5", "6", "7"), "8")]
+REASONINGS = ["<think>\nThey watched Film 1 (1991).\n</think>", "<think>\nThey watched Film 4 (1994) <a_1><b_1>.\n</think>"]
+
+
+@pytest.fixture(scope="module")
+def thinker():
+    """A tiny Llama trained until it writes REASONINGS[u] then the target's SID for prompt u."""
+    torch.set_num_threads(1)
+    model, tokenizer = tiny_model(seed=0)
+    torch.manual_seed(0)
+    add_sid_tokens(model, tokenizer, SIDMAP)
+    prompts = [render_prompt(tokenizer, [{"role": "user", "content": "Watched " + " ".join(ex.history)}])
+               for ex in EXAMPLES]
+    texts = [p + r + SIDMAP.sid_text(ex.target) + tokenizer.eos_token for p, r, ex in zip(prompts, REASONINGS, EXAMPLES)]
+    batch = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")  # left padding
+    batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # as at inference
+    answer = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) - len(tokenizer(p, add_special_tokens=False)["input_ids"])
+              for t, p in zip(texts, prompts)]
+    keep = max(answer) + 1  # only the answer positions go through the 49k-word output layer
+    targets = batch["input_ids"][:, -keep + 1:].clone()
+    for row, n in enumerate(answer):
+        targets[row, :keep - 1 - n] = -100
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(120):
+        logits = model(**batch, logits_to_keep=keep).logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), tokenizer, prompts
+
+
+def test_close_reasoning():
+    assert close_reasoning("<think>\nab\n</think><a_1>...") == ("<think>\nab\n</think>", True)
+    assert close_reasoning("<think>\nab cut") == ("<think>\nab cut\n</think>", False)
+    assert close_reasoning("<a_1><b_0><c_1>") == ("", False)  # answered without thinking: search from the prompt
+
+
+def test_reasoning_is_generated_until_think_end(thinker):
+    model, tokenizer, prompts = thinker
+    assert generate_reasoning(model, tokenizer, prompts, batch_size=2) == [(r, True) for r in REASONINGS]
+    short = generate_reasoning(model, tokenizer, prompts[:1], max_new_tokens=4)
+    assert short[0][1] is False and short[0][0].startswith("<think>") and short[0][0].endswith("\n</think>")
+
+
+def test_traces_are_stored_with_ranks_and_flags(thinker, store):
+    model, tokenizer, prompts = thinker
+    searched, reasonings, closed = reasoned_prompts(model, tokenizer, prompts, batch_size=2)
+    assert closed == 1.0 and searched == [p + r for p, r in zip(prompts, REASONINGS)]
+    recs = constrained_topk(model, tokenizer, SidTrie(SIDMAP, tokenizer), searched, k=3, num_beams=4,
+                            exclude=[set(ex.history) for ex in EXAMPLES])
+    assert [r[0].item_id for r in recs] == ["3", "8"]  # after its reasoning the model names its target first
+    store.start_run("grpo", dataset="toy", stage="grpo", config={})
+    rates = save_traces(store, "grpo", "test", EXAMPLES, prompts, reasonings, recs, DATASET, SIDMAP)
+    assert rates["flag_not_in_history"] == 0.5 and rates["flag_unknown_sid"] == 0.5 and rates["flag_any"] == 0.5
+    traces = load_traces(store, "grpo")
+    assert [t["user_id"] for t in traces] == ["1", "2"] and [t["target_rank"] for t in traces] == [1, 1]
+    first = traces[0]
+    assert first["prompt"] == prompts[0] and first["reasoning"] == REASONINGS[0] and first["history"] == ["1", "2"]
+    assert len(first["topk"]) == 3 and len(first["topk"][0]["level_probs"]) == 3
+    assert not any(first["flags"].values())
+    assert traces[1]["flags"]["not_in_history"] == ["Film 4 (1994) is said to be in the history"]
+    save_traces(store, "grpo", "test", EXAMPLES, prompts, reasonings, recs, DATASET, SIDMAP)  # re-run replaces
+    assert len(load_traces(store, "grpo")) == 2

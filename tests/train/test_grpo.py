@@ -1,0 +1,94 @@
+"""GRPO end to end on the toy world: a reasoning checkpoint that already writes `<think>...</think>`
+and a SID (so rewards differ within a group and gradients are non-zero), two TRL GRPO steps, the
+per-step logs, the exact reference (first-step KL 0), moved weights and the saved adapter."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from core.errors import SidLensError
+from core.llm.adapter import ADAPTER_WEIGHTS, read_meta, save_checkpoint
+from core.llm.prompts import render_prompt
+from core.train import card
+from core.train.grpo import rl_dataset, settings_for, train_grpo
+
+THOUGHT = "<think>\nok\n</think>"
+
+
+@pytest.fixture
+def reason_world(toy_world, tmp_path):
+    """toy_world plus run `reason`: a tiny base trained (all weights) to write THOUGHT and then, half the
+    time each, the target's SID or another item's, under a fresh LoRA saved as a think checkpoint.
+
+    The whole base is trained because a LoRA on a random 2-layer model cannot make the frozen
+    vocabulary rows of `<think>` likely (its logits stay near uniform over 49k words); the two
+    answers per prompt make the rewards of a group differ, so the advantages are non-zero."""
+    from core.llm.adapter import LoraSettings, attach_lora
+    from core.llm.backbone import load_base
+    from core.llm.sid_tokens import add_sid_tokens
+    from core.llm.tiny import tiny_model
+
+    sidmap = toy_world.sidmap
+    model, tokenizer = tiny_model(seed=1)
+    torch.manual_seed(0)
+    add_sid_tokens(model, tokenizer, sidmap)
+    rows = rl_dataset(toy_world.dataset, sidmap, 6, seed=0, window=5)
+    prompts = [render_prompt(tokenizer, r["prompt"]) for r in rows]
+    others = [str((int(r["target"]) + 7) % 40) for r in rows]
+    texts = [p + THOUGHT + sidmap.sid_text(item) + tokenizer.eos_token
+             for p, r, other in zip(prompts, rows, others) for item in (r["target"], other)]
+    batch = tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")  # left padding
+    batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    answer = len(tokenizer(THOUGHT + "<a_1><b_1><c_1>", add_special_tokens=False)["input_ids"]) + 1  # + EOS
+    targets = batch["input_ids"][:, -answer:]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(80):
+        logits = model(**batch, logits_to_keep=answer + 1).logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.save_pretrained(tmp_path / "thinking-base")
+    tokenizer.save_pretrained(tmp_path / "thinking-base")
+    model, tokenizer = load_base(str(tmp_path / "thinking-base"))
+    model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4, dropout=0.0))
+    ckpt = save_checkpoint(model, tokenizer, sidmap, toy_world.checkpoints / "reason",
+                           meta={"run": "reason", "stage": "reason", "parent": "sft", "window": 5, "think": True})
+    card.write_run(ckpt, {"run": "reason", "stage": "reason", "dataset": toy_world.dataset.name})
+    toy_world.reason = ckpt
+    return toy_world
+
+
+def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
+    settings = settings_for("quick", max_steps=2, batch_size=2, group_size=4, max_completion_length=16,
+                            learning_rate=5e-3, warmup_steps=0, save_steps=100)
+    record = train_grpo(settings, store)
+    assert record["steps"] == 2 and record["completions"] == 16 and record["parent"] == "reason"
+    logs = {}
+    for row in store.rows("run_logs", "run = 'grpo'"):
+        logs.setdefault(row["key"], {})[row["step"]] = row["value"]
+    for key in ("reward", "reward_std", "parseable", "exact", "kl", "completion_length", "loss"):
+        assert set(logs[key]) == {1, 2}, key
+    assert logs["parseable"][1] > 0 and logs["reward_std"][1] > 0  # answers parse, and differ within groups
+    assert logs["kl"][1] == pytest.approx(0.0, abs=1e-6)  # the reference is the reason adapter, SID rows included
+    assert 0 < logs["completion_length"][1] <= 16
+    before, after = load_file(reason_world.reason / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
+    assert before.keys() == after.keys()  # the frozen "ref" copy is not saved
+    assert any("lora" in k and not before[k].equal(after[k]) for k in before)
+    meta = read_meta(settings.out_dir)
+    assert meta["think"] is True and meta["stage"] == "grpo" and meta["window"] == 5
+    assert store.run("grpo")["parent"] == "reason"
+
+
+def test_grpo_needs_a_reasoning_parent(toy_world, store):
+    with pytest.raises(SidLensError, match="not trained to reason"):
+        train_grpo(settings_for("quick", from_run="sft", max_steps=1), store)
+
+
+def test_bad_grpo_settings_are_one_line_errors():
+    with pytest.raises(SidLensError, match="group-size"):
+        settings_for("quick", group_size=1)
+    with pytest.raises(SidLensError, match="temperature"):
+        settings_for("quick", temperature=0.0)

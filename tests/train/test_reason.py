@@ -1,0 +1,51 @@
+"""Reasoning activation on the toy world: the records' format, and a few steps from the SFT adapter
+that lower the loss, move the weights and save a checkpoint marked as a reasoning variant."""
+from __future__ import annotations
+
+import pytest
+from safetensors.torch import load_file
+
+from core.corpus.metadata_teacher import MetadataTeacher
+from core.errors import SidLensError
+from core.llm.adapter import ADAPTER_WEIGHTS, read_meta
+from core.llm.prompts import THINK_INSTRUCTION
+from core.train.reason import reasoning_records, settings_for, train_reason
+
+
+def test_records_think_then_answer_with_the_target_sid(toy_world):
+    records = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
+                                progress=False)
+    assert len(records) == 4 and len({r["user_id"] for r in records}) == 4  # one trace per user
+    for rec in records:
+        user_turn = rec["prompt"][-1]["content"]
+        assert user_turn.endswith(THINK_INSTRUCTION.format(noun="movie"))
+        completion = rec["completion"][0]["content"]
+        reasoning, _, answer = completion.partition("</think>")
+        assert reasoning.startswith("<think>\n") and answer == toy_world.sidmap.sid_text(rec["target"])
+        assert toy_world.dataset.items[rec["target"]].title in reasoning  # the trace ends in the next item
+    again = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
+                              progress=False)
+    assert again == records
+
+
+def test_reason_steps_lower_the_loss_and_save_a_think_checkpoint(toy_world, store):
+    settings = settings_for("quick", examples=6, max_steps=12, batch_size=3, learning_rate=3e-2, warmup_steps=0,
+                            logging_steps=1, save_steps=1000)
+    record = train_reason(settings, store)
+    assert record["steps"] == 12 and record["parent"] == "sft"
+    assert record["loss_last"] < record["loss_first"] - 0.2  # a random 2-layer model: slow, but steady
+    meta = read_meta(settings.out_dir)
+    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft"
+    before, after = load_file(toy_world.sft / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
+    assert before.keys() == after.keys()
+    moved = [k for k in before if not before[k].equal(after[k])]
+    assert any("lora" in k for k in moved) and any("trainable_tokens" in k for k in moved)
+    run = store.run("reason")
+    assert run["stage"] == "reason" and run["parent"] == "sft" and run["status"] == "done"
+
+
+def test_bad_settings_are_one_line_errors():
+    with pytest.raises(SidLensError, match="preset"):
+        settings_for("huge")
+    with pytest.raises(SidLensError, match="--examples"):
+        settings_for("quick", examples=0)
