@@ -22,7 +22,7 @@ from peft.utils.other import TrainableTokensWrapper
 
 from core.atomic import atomic_path
 from core.errors import SidLensError
-from core.llm.backbone import load_base
+from core.llm.backbone import base_name, load_base
 from core.llm.sid_tokens import add_sid_tokens
 from core.sid.sidmap import SidMap
 
@@ -66,9 +66,10 @@ def attach_lora(model, new_token_ids: list[int], settings: LoraSettings | None =
     if settings.full_finetune:
         model.requires_grad_(True)
         return model
-    rows = {"embed_tokens": list(new_token_ids)}
+    embed = model.get_input_embeddings()
+    rows = {_module_name(model, embed): list(new_token_ids)}
     output = model.get_output_embeddings()
-    if output is not None and output.weight is not model.get_input_embeddings().weight:
+    if output is not None and output.weight is not embed.weight:
         # untied output matrix: its SID rows must learn too, or the model could read SIDs but not write them
         rows[_module_name(model, output)] = list(new_token_ids)
     config = LoraConfig(task_type="CAUSAL_LM", r=settings.r, lora_alpha=settings.alpha,
@@ -93,6 +94,7 @@ def save_checkpoint(model, tokenizer, sidmap: SidMap, out_dir, meta: dict | None
     base_model = meta.pop("base_model", None) or getattr(model, "sidlens_base", None)
     if base_model is None:
         raise ValueError("save_checkpoint needs meta['base_model'] for a model not loaded by load_base")
+    base_model = base_name(base_model)
     record = {**meta, "sid_map_hash": sidmap.hash, "dataset": sidmap.dataset, "base_model": base_model,
               "levels": sidmap.levels, "codebook_sizes": list(sidmap.codebook_sizes),
               "vocab_size": len(tokenizer), "full_finetune": not _is_peft(model)}

@@ -4,9 +4,9 @@ Every code of every level (`<a_0>` .. `<c_255>`, from `SidMap.all_tokens()`) bec
 token. They are added as NON-special tokens: `decode(..., skip_special_tokens=True)` (what TRL's
 GRPO trainer hands to reward functions) keeps them, and the chat template treats them as text.
 
-Initialising the new rows (the embedding is tied, so a row is both the token's input vector and
-its output vector):
-- with `item_texts` (item id -> title text): the row of `<a_12>` is the mean input embedding of the
+Initialising the new rows (SmolLM2 ties its embeddings, so a row is both the token's input vector
+and its output vector; an untied output matrix gets the same treatment from its own rows):
+- with `item_texts` (item id -> item text): the row of `<a_12>` is the mean embedding of the
   sub-tokens of the texts of all items whose SID has code 12 at level a. RQ codes cluster items by
   the embedding of that same text, so this gives each code a prior meaning ("mostly 1990s comedies")
   that the model can already read, and, as an output vector, similar logits to those words.
@@ -15,8 +15,12 @@ its output vector):
 - without texts, or for a code no item uses: transformers' mean resizing (a sample from a normal with
   the old rows' mean and covariance), which keeps the first-step logits of the new tokens near the
   vocabulary average instead of random.
-Both differ from MiniOneRec/LC-Rec, which leave the rows at random init; training moves them anyway,
-the prior only shortens the start.
+Measured on ml-100k (SmolLM2-135M, RQ-KMeans 32x32x32, 32 validation users, cross-entropy per SID
+token of the target; uniform over one level's codes would be 3.47): title init 5.44 before training
+and 4.49 after 20 LoRA steps (batch 4, lr 1e-3), mean resizing 17.85 and 8.85. Mean rows start far
+below the ordinary words in the softmax and spend the first steps only climbing out of it.
+MiniOneRec/LC-Rec leave the rows at random init; here the prior is cheap (a second) and shortens
+the start of training.
 """
 from __future__ import annotations
 

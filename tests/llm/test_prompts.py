@@ -42,3 +42,11 @@ def test_bad_histories_are_one_line_errors(toy_sidmap, toy_dataset):
     with pytest.raises(SidLensError, match=r"unknown item ids in history for dataset toy: 999, x") as exc:
         recommendation_messages(toy_sidmap, toy_dataset, ["3", "999", "x", "999"])
     assert "\n" not in str(exc.value)
+
+
+def test_think_variant_only_changes_the_instruction(toy_sidmap, toy_dataset):
+    plain, _ = recommendation_messages(toy_sidmap, toy_dataset, ["3", "17"])
+    think, _ = recommendation_messages(toy_sidmap, toy_dataset, ["3", "17"], think=True)
+    assert "<think></think>" in think[1]["content"] and "<think>" not in plain[1]["content"]
+    assert think[0] == plain[0]
+    assert think[1]["content"].split("\n")[:3] == plain[1]["content"].split("\n")[:3]
