@@ -2,11 +2,12 @@
 
 Why hand-written: HF `generate(num_beams=B, prefix_allowed_tokens_fn=...)` copies the prompt B
 times before its first forward pass and calls the Python constraint once per beam per step through
-a logits processor; for a 60-token prompt and 10 beams on CPU that is ~2 s per user. Here the prompt
-is prefilled once per user (`logits_to_keep=1`, so no full-sequence vocabulary projection), the KV
-cache is expanded to the beams only afterwards (`Cache.reorder_cache`, the same call HF's own beam
-search uses), and only `levels` one-token steps follow. Users are batched with left padding, an
-attention mask and explicit position ids, so a padded user scores the same as one decoded alone.
+a logits processor; for a 60-token prompt and 10 beams on CPU that is ~2 s per user. Here the tokens
+all prompts share (system prompt, chat template) are prefilled once per call, each user's own
+tokens once per user (`logits_to_keep=1`, so no full-sequence vocabulary projection); the KV cache
+is expanded to the beams only afterwards (`Cache.reorder_cache`, the same call HF's own beam search
+uses), and only `levels` one-token steps follow. Users are batched with padding, an attention mask
+and explicit position ids, so a padded user scores the same as one decoded alone.
 
 Scoring (identical to the HF reference, so both return the same items and scores): at every level
 the log-softmax is taken over the FULL vocabulary, and the candidates are then restricted to the
@@ -19,25 +20,49 @@ user's excluded items (their history, by default) are pruned through `SidTrie.ex
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 
 from core.decode.hf_reference import hf_constrained_topk
-from core.decode.inputs import batch_starts, encode_prompts, model_device, pad_token_id
+from core.decode.inputs import (batch_starts, model_device, pad_left, pad_token_id, shared_prefix_length,
+                                tokenize_prompts)
 from core.decode.results import BeamNode, Recommendation, check_request, recommendation
 from core.decode.trie import SidTrie
+
+MIN_SHARED_PREFIX = 8  # below this, reusing a prefix saves less than copying its cache costs
 
 __all__ = ["Recommendation", "BeamNode", "constrained_topk", "hf_constrained_topk", "check_request"]
 
 
 @torch.no_grad()
-def _search_batch(model, trie: SidTrie, batch: dict, exclusions: list, num_beams: int, filler_id: int):
-    """Beam search for one left-padded batch; returns per user the final beams and the per-level kept beams."""
-    n_users = batch["input_ids"].shape[0]
-    out = model(**batch, use_cache=True, logits_to_keep=1)
-    cache, logp = out.cache, torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-    attention, positions = batch["attention_mask"], batch["position_ids"][:, -1]
+def _prefill(model, rows: list[list[int]], prefix: tuple[list[int], object] | None, pad: int, device):
+    """Run the users' prompts; with `prefix` (its ids, its KV cache) only the part after it is computed.
+
+    The shared prefix cache is deep-copied (the HF KV-cache docs' pattern for prefix reuse) and
+    repeated per user; each user's own tokens follow it, left-padded in the middle, with the mask and
+    position ids saying where they really are, so the result equals prefilling the whole prompt.
+    Returns (log-probs of the next token [users, vocab], cache, attention mask, last positions).
+    """
+    start = len(prefix[0]) if prefix else 0
+    batch = pad_left([r[start:] for r in rows], pad, device, offset=start)
+    cache = None
+    if prefix:
+        cache = copy.deepcopy(prefix[1])
+        cache.batch_repeat_interleave(len(rows))
+        batch["attention_mask"] = torch.cat([batch["attention_mask"].new_ones(len(rows), start),
+                                             batch["attention_mask"]], dim=1)
+    out = model(**batch, cache=cache, use_cache=True, logits_to_keep=1)
+    return (torch.log_softmax(out.logits[:, -1].float(), dim=-1), out.cache, batch["attention_mask"],
+            batch["position_ids"][:, -1])
+
+
+@torch.no_grad()
+def _search_batch(model, trie: SidTrie, start: tuple, exclusions: list, num_beams: int, filler_id: int):
+    """Beam search for one batch from its `_prefill` output; returns per user the final beams and the per-level kept beams."""
+    logp, cache, attention, positions = start
+    n_users = logp.shape[0]
     # beams[u] = list of (prefix token ids, score, level log-probs); at level 0 each user has one
     # parent: its prompt, which lives in row u of `logp` (later, rows u*num_beams + j).
     beams = [[((), 0.0, [])] for _ in range(n_users)]
@@ -97,13 +122,20 @@ def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int
     kept at that level, for drawing the beam over the SID levels.
     """
     num_beams = check_request(trie, prompts, k, num_beams, exclude)
-    device = model_device(model)
+    device, pad = model_device(model), pad_token_id(tokenizer)
+    rows = tokenize_prompts(tokenizer, prompts)
+    shared = rows[0][:shared_prefix_length(rows)]
+    prefix = None
+    if len(shared) >= MIN_SHARED_PREFIX:
+        with torch.no_grad():
+            prefix = (shared, model(input_ids=torch.tensor([shared], device=device), use_cache=True,
+                                    logits_to_keep=1).cache)
     results, trees = [], []
     for start in batch_starts(len(prompts), batch_size, "constrained top-k", progress):
-        chunk = prompts[start:start + batch_size]
+        chunk = rows[start:start + batch_size]
         exclusions = [trie.exclusion(exclude[start + i] if exclude else None) for i in range(len(chunk))]
-        beams, tree = _search_batch(model, trie, encode_prompts(tokenizer, chunk, device), exclusions, num_beams,
-                                     pad_token_id(tokenizer))
+        beams, tree = _search_batch(model, trie, _prefill(model, chunk, prefix, pad, device), exclusions,
+                                    num_beams, pad)
         for user_beams in beams:
             recs = []
             for path, score, lps in user_beams[:k]:

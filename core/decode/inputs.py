@@ -22,20 +22,37 @@ def pad_token_id(tokenizer) -> int:
     return int(pad)
 
 
-def encode_prompts(tokenizer, prompts: list[str], device=None) -> dict[str, torch.Tensor]:
-    """Left-padded `input_ids`, `attention_mask` and matching `position_ids` (0 at each prompt's first real token)."""
+def tokenize_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
+    """Token ids of each rendered prompt, no special tokens added."""
     if not prompts:
         raise SidLensError("no prompts to decode")
     if any(not p for p in prompts):
         raise SidLensError("an empty prompt was given: render the user's history first")
-    rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    return [list(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+
+
+def pad_left(rows: list[list[int]], pad: int, device=None, offset: int = 0) -> dict[str, torch.Tensor]:
+    """Left-padded `input_ids`, `attention_mask` and `position_ids` (`offset` at each row's first real token)."""
     width = max(len(r) for r in rows)
-    pad = pad_token_id(tokenizer)
-    input_ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows], dtype=torch.long)
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
     attention_mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    position_ids = offset + (attention_mask.cumsum(-1) - 1).clamp(min=0)
     batch = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids}
     return {k: v.to(device) for k, v in batch.items()} if device is not None else batch
+
+
+def encode_prompts(tokenizer, prompts: list[str], device=None) -> dict[str, torch.Tensor]:
+    """`pad_left` of the tokenized prompts: a batch any decoding path can feed to the model."""
+    return pad_left(tokenize_prompts(tokenizer, prompts), pad_token_id(tokenizer), device)
+
+
+def shared_prefix_length(rows: list[list[int]]) -> int:
+    """Tokens every row starts with (system prompt, template), leaving each row at least one own token."""
+    limit = min(len(r) for r in rows) - 1
+    n = 0
+    while n < limit and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
 
 
 def model_device(model) -> torch.device:
