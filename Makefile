@@ -17,11 +17,14 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 setup: $(STAMP)
 
-# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+# Debian's chromium for the browser tests (Playwright drives it; no browser download), then a
+# headless smoke run so a broken install fails here rather than in the middle of the tests.
 browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@chromium --headless --no-sandbox --disable-gpu --no-first-run --dump-dom about:blank 2>/dev/null \
+	  | grep -q "<body>" || { echo "chromium is installed but cannot render a page headless" >&2; exit 1; }
 
 pipeline: setup
 	$(PY) -m core data prepare --dataset ml-100k
@@ -30,6 +33,7 @@ pipeline: setup
 	$(PY) -m core sids stats --dataset ml-100k --json
 
 app: pipeline
+	$(PY) -m streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
 test: setup
 	$(PY) -m pytest -q

@@ -4,6 +4,7 @@ Hover text is HTML-escaped (plotly renders a subset of HTML in labels), titles i
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 import plotly.graph_objects as go
@@ -31,7 +32,7 @@ def codebook_scatter(coords, item_ids: list[str], labels: list[str], hover_text:
         else:
             fig.add_trace(go.Scattergl(**axes, marker={"size": 6, **marker}, **common))
 
-    for label in sorted(groups):
+    for label in sorted(groups, key=lambda g: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", g)]):
         add(groups[label], ui.hover(label), opacity=0.75)
     index = {item_id: row for row, item_id in enumerate(item_ids)}
     symbols = OVERLAY_SYMBOLS[dims]

@@ -14,14 +14,16 @@ def reasoning_markdown(text: str, dataset, sidmap) -> str:
     return ui.reasoning_markdown(split_sid_chunks(text, sidmap), dataset)
 
 
-def topk_rows(topk: list, dataset) -> list[dict]:
+def topk_rows(topk: list, dataset, sidmap=None) -> list[dict]:
     """Rows for st.dataframe from recommendations: item ids (per-user results), dicts (stored traces) or
-    `Recommendation` objects (fresh from the beam search)."""
+    `Recommendation` objects (fresh from the beam search); SIDs looked up in `sidmap` when missing."""
     rows = []
     for rank, rec in enumerate(topk, start=1):
         rec = {"item_id": rec} if isinstance(rec, str) else rec if isinstance(rec, dict) else vars(rec)
         item = dataset.items.get(str(rec.get("item_id")))
-        row = {"rank": rank, "item": ui.item_label(item), "sid": rec.get("sid", "")}
+        known = sidmap is not None and item is not None and item.item_id in sidmap.codes
+        sid = rec.get("sid") or (sidmap.sid_text(item.item_id) if known else "")
+        row = {"rank": rank, "item": ui.item_label(item), "sid": sid}
         for level, prob in enumerate(rec.get("level_probs") or []):
             row[f"p(level {level + 1})"] = prob
         if rec.get("score") is not None:
@@ -56,11 +58,11 @@ def show_trace(trace: dict, dataset, sidmap, history: bool = True) -> None:
         st.markdown(f"Target: {ui.item_markdown(str(trace['target']), dataset, sidmap)}"
                     + (f" (rank {trace['target_rank']})" if trace.get("target_rank") else " (not in the top-10)"))
     st.markdown("**Reasoning**")
-    if trace.get("reasoning"):
+    if (trace.get("reasoning") or "").strip():
         st.markdown(reasoning_markdown(trace["reasoning"], dataset, sidmap))
     else:
         st.caption("(no reasoning text: this variant answers with the SID directly)")
-    rows = topk_rows(trace.get("topk") or [], dataset)
+    rows = topk_rows(trace.get("topk") or [], dataset, sidmap)
     if rows:
         st.dataframe(rows, hide_index=True)
     show_flags(trace.get("flags"))

@@ -64,6 +64,6 @@ with ui.guarded("Reading per-user results"):
                 if trace:
                     traces.show_trace(trace, dataset, sidmap, history=False)
                 else:
-                    st.dataframe(traces.topk_rows(row.get("topk") or [], dataset), hide_index=True)
+                    st.dataframe(traces.topk_rows(row.get("topk") or [], dataset, sidmap), hide_index=True)
         target = users[user][chosen[0]]["target"]
         st.markdown(f"Target of user {ui.md(user)}: {ui.item_markdown(str(target), dataset, sidmap)}")

@@ -73,7 +73,10 @@ result = st.session_state.get(RESULT)
 if result:
     speed = result["speed"]
     st.markdown(f"**Reasoning** of {ui.md(result['variant'])}")
-    st.markdown(traces.reasoning_markdown(result["reasoning"], dataset, sidmap) or ":gray[(nothing generated)]")
+    if result["reasoning"].strip():
+        st.markdown(traces.reasoning_markdown(result["reasoning"], dataset, sidmap))
+    else:
+        st.caption(f"(nothing but whitespace was generated: {len(result['reasoning'])} characters)")
     cols = st.columns(4)
     cols[0].metric("First token", f"{speed['first_token_s']:.2f} s")
     cols[1].metric("Tokens", speed["tokens"])
