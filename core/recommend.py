@@ -1,14 +1,18 @@
 """One recommendation for one history, step by step, as the Reasoning page shows it.
 
+The same procedure the evaluation runs (`core.eval.runner`, `core.eval.traces`), for one user:
 1. `prompt_for`: the canonical recommendation prompt (`core.llm.prompts`) through the model's chat
-   template, with the notes about any adjustment (a history longer than the window is truncated).
-2. `stream`: the model's own continuation, token by token (`core.decode.stream.stream_text`,
-   greedy by default), stopping after `</think>`: a reasoning variant writes its analysis there; a
-   variant trained to answer directly writes its SID and stops at end of turn.
+   template; reasoning variants (checkpoint meta `"think": true`) get the think-first instruction.
+   Notes say what was adjusted (a history longer than the window is truncated). A profile is
+   optional: the evaluation prompt has none, so adding one shows how the model reacts to it.
+2. `stream`: the model's continuation token by token (`core.decode.stream.stream_text`, greedy by
+   default, up to the evaluation's reasoning budget), stopping after `</think>`. A direct variant
+   writes its SID and ends its turn instead.
 3. `rank`: the top-K real items by constrained beam search over the SID trie, continuing from the
-   prompt plus the reasoning (everything up to and including `</think>`), the history excluded, with
-   per-level probabilities and the beam tree. This is how reasoning variants are evaluated too
-   (reason greedily, then search), so what the page shows is what the metrics measure.
+   prompt plus the reasoning closed as the evaluation closes it (`close_reasoning`: a reasoning cut
+   off by the budget gets its `</think>`; a direct variant's own unconstrained answer is dropped and
+   the search starts at the prompt), the history excluded, with per-level probabilities and the
+   beam tree for drawing.
 """
 from __future__ import annotations
 
@@ -16,21 +20,24 @@ from dataclasses import asdict
 from typing import Iterator
 
 from core.data.schema import Dataset
+from core.eval.traces import MAX_REASONING_TOKENS, THINK_END, close_reasoning
 from core.sid.sidmap import SidMap
 
-THINK_END = "</think>"
+__all__ = ["MAX_REASONING_TOKENS", "prompt_for", "stream", "rank", "token_count"]
 
 
-def prompt_for(tokenizer, sidmap: SidMap, dataset: Dataset, history: list[str], profile: str | None = None,
-               window: int = 20) -> tuple[str, list[str]]:
-    """(rendered prompt, notes about adjustments to the input)."""
+def prompt_for(tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset, history: list[str],
+               profile: str | None = None) -> tuple[str, list[str]]:
+    """(rendered prompt, notes about adjustments to the input) for a checkpoint with `meta`."""
     from core.llm.prompts import recommendation_messages, render_prompt
 
-    messages, notes = recommendation_messages(sidmap, dataset, history, profile=profile, window=window)
+    messages, notes = recommendation_messages(sidmap, dataset, history, profile=profile,
+                                              window=meta.get("window", 20), think=bool(meta.get("think")))
     return render_prompt(tokenizer, messages), notes
 
 
-def stream(model, tokenizer, prompt: str, max_new_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+def stream(model, tokenizer, prompt: str, max_new_tokens: int = MAX_REASONING_TOKENS,
+           temperature: float = 0.0) -> Iterator[str]:
     """The continuation of `prompt`, chunk by chunk, ending at `</think>` or end of turn."""
     from core.decode.stream import stream_text
 
@@ -38,21 +45,13 @@ def stream(model, tokenizer, prompt: str, max_new_tokens: int = 256, temperature
                        stop_at=THINK_END)
 
 
-def reasoning_part(generated: str) -> str:
-    """What the beam search continues from: the text through `</think>`, or nothing when the model
-    did not reason (its own unconstrained answer is then replaced by the search)."""
-    head, found, _ = generated.partition(THINK_END)
-    return head + found if found else ""
-
-
 def rank(model, tokenizer, trie, prompt: str, generated: str, history: list[str], k: int = 10,
-         num_beams: int | None = None, exclude_history: bool = True) -> tuple[list[dict], list]:
+         exclude_history: bool = True) -> tuple[list[dict], list]:
     """(top-k as dicts {"item_id", "sid", "score", "level_probs"}, beam tree per level)."""
     from core.decode.beam import constrained_topk
 
-    results, trees = constrained_topk(model, tokenizer, trie, [prompt + reasoning_part(generated)], k=k,
-                                      num_beams=num_beams, exclude=[set(history)] if exclude_history else None,
-                                      return_tree=True)
+    results, trees = constrained_topk(model, tokenizer, trie, [prompt + close_reasoning(generated)[0]], k=k,
+                                      exclude=[set(history)] if exclude_history else None, return_tree=True)
     return [asdict(r) for r in results[0]], trees[0]
 
 

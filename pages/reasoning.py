@@ -32,7 +32,8 @@ use_profile = st.checkbox(f"Include the profile of user {user_id} ({profile})" i
                           key="reasoning_profile", disabled=not profile,
                           help=None if profile else "start the history from a real user to use their profile")
 left, right = st.columns(2)
-max_new = left.slider("Max new tokens", 8, 512, 192, key="reasoning_max_tokens")
+max_new = left.slider("Max new tokens", 8, 512, recommend.MAX_REASONING_TOKENS, key="reasoning_max_tokens",
+                      help="the evaluation gives reasoning variants this many tokens by default")
 temperature = right.slider("Temperature (0 = greedy)", 0.0, 1.5, 0.0, 0.1, key="reasoning_temperature")
 
 reason = "" if history else "the history is empty: add items on the History builder page"
@@ -45,8 +46,8 @@ if clicked:
     with ui.guarded("Recommending"):
         with st.spinner("Loading the model (once per checkpoint)..."):
             model, tokenizer, meta, trie = resources.model(variant, name)
-        prompt, notes = recommend.prompt_for(tokenizer, sidmap, dataset, history, profile if use_profile else None,
-                                             window=meta.get("window", 20))
+        prompt, notes = recommend.prompt_for(tokenizer, meta, sidmap, dataset, history,
+                                             profile if use_profile else None)
         for note in notes:
             st.info(note)
         st.markdown("**Reasoning**")
