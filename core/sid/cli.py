@@ -37,7 +37,7 @@ def _output(info: dict, as_json: bool) -> None:
 
 def cmd_build(args) -> int:
     sidmap = build_sids(args.dataset, method=args.method, levels=args.levels, codebook_size=args.codebook_size,
-                        seed=args.seed, encoder=args.encoder, collisions=args.collisions)
+                        seed=args.seed, encoder=args.encoder, collisions=args.collisions, lm=args.lm)
     _output(summary(sidmap), args.json)
     return 0
 
@@ -76,10 +76,12 @@ def register(groups) -> None:
     build.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                        help=f"SID tokenizer (default: {DEFAULT_METHOD})")
     build.add_argument("--levels", type=int, default=3, help="codes per SID (default: 3)")
-    build.add_argument("--codebook-size", type=int, help="codes per level, K (default: the method's, 32)")
+    build.add_argument("--codebook-size", type=int, help="codes per level, K (default: the power of two nearest sqrt(items), 32 for ml-100k)")
     build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     build.add_argument("--encoder", choices=ENCODERS, default="minilm",
                        help="item text encoder: packaged MiniLM or the LM's mean-pooled states (default: minilm)")
+    build.add_argument("--lm", help="base model of --encoder lm: a local HF folder or a hub name already on disk "
+                                    "(default: the embedded SmolLM2-135M)")
     build.add_argument("--collisions", choices=COLLISION_METHODS, default="reassign",
                        help="how colliding items get unique SIDs (default: reassign to free last-level codes)")
     build.add_argument("--json", action="store_true", help="print the statistics as JSON")

@@ -1,8 +1,8 @@
 """Give every item a unique SID.
 
 A residual quantizer maps near-duplicate items (remakes, sequels, same-genre films with similar
-titles) to the same codes; on ml-100k with K = 32 about 8-12% of items share their SID with
-another. Two ways to separate them:
+titles) to the same codes: on ml-100k with K = 32 the collision rate ((items - unique SIDs) /
+items) is 7.9% with RQ-VAE and 13.0% with RQ-KMeans. Two ways to separate them:
 
 - "reassign" (default): within each colliding group one item keeps the code (the one closest to
   it); the others move to the nearest *unused* last-level code under the same prefix, chosen

@@ -19,13 +19,15 @@ from core.sid.threads import single_threaded
 
 @dataclass
 class RQKMeansConfig:
-    """Defaults sized for MovieLens-100k (1,682 items, 384-dim MiniLM embeddings).
+    """Defaults sized for MovieLens-100k (1,682 items, 384-dim MiniLM embeddings): 3 levels of K = 32.
 
-    K = 32 at 3 levels gives 32,768 possible SIDs (~19x the items) while level 1 keeps ~50 items
-    per cluster, enough to be a meaningful genre/era group. Measured on ml-100k (seed 0): K=32
-    left 2.4% of items in a collision (1,642 unique SIDs), all 32 codes used at every level and
-    level perplexities 29 / 28 / 28; K=64 gave 0.7% but level-3 clusters of ~2 items per
-    (a, b) prefix, which are little more than noise. `build_sids` resolves what remains.
+    K^3 = 32,768 possible SIDs (~19x the items); a level-1 code holds ~53 items, a genre/era group
+    that still means something; and each of the 96 new SID tokens occurs in ~53 items, so a short
+    CPU fine-tune sees every token often (K = 64 halves that and doubles the new vocabulary).
+    Measured on ml-100k (seed 0): K = 32 gave a collision rate of 13.0% before resolution, used all
+    32 codes at every level with perplexities 28.6 / 25.0 / 22.3, reconstruction error 0.329;
+    K = 64: 5.1%, perplexities 54.0 / 38.0 / 27.3, error 0.289. Deep levels pile onto few codes
+    (the residuals are mostly noise), one reason RQ-VAE is the build default.
     """
 
     levels: int = field(default=3, metadata={"help": "number of residual levels (SID length)"})

@@ -5,7 +5,7 @@ import pytest
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.sid.build import build_sids, load_sidmap, sidmap_path
+from core.sid.build import build_sids, default_codebook_size, load_sidmap, sidmap_path
 from core.store import Store
 
 GENRES = ["Comedy", "Drama", "Horror", "Western", "Musical", "Documentary"]
@@ -74,3 +74,12 @@ def test_missing_map_is_a_clear_error():
 def test_store_default_is_the_data_dir_database():
     _build(_dataset(), None)
     assert len(Store().rows("sids", "dataset = ?", ["toy"])) == 48
+
+
+@pytest.mark.parametrize("items, size", [(1682, 32), (12_000, 128), (48, 8), (5, 5), (10**7, 256)])
+def test_default_codebook_size_follows_the_catalogue(items, size):
+    assert default_codebook_size(items) == size
+
+
+def test_default_codebook_size_is_used(store):
+    assert _build(_dataset(), store, codebook_size=None).codebook_sizes == [8, 8, 8]

@@ -1,6 +1,12 @@
-"""The `sids` commands on the real MovieLens-100k (prepared and embedded once for this module)."""
+"""The `sids` commands on the real MovieLens-100k.
+
+The prepared dataset and its MiniLM embeddings are copied from the session's `ml100k_sids_dir`
+(computing them is the slow part, done once per session and tested in test_embed.py); the SID
+map itself is built here by the command under test.
+"""
 import json
 import re
+import shutil
 
 import pytest
 
@@ -8,8 +14,11 @@ from core.cli import main
 
 
 @pytest.fixture(scope="module")
-def ml_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("ml100k-data")
+def ml_dir(tmp_path_factory, ml100k_sids_dir):
+    root = tmp_path_factory.mktemp("ml100k-data")
+    shutil.copytree(ml100k_sids_dir / "datasets" / "ml-100k", root / "datasets" / "ml-100k",
+                    ignore=shutil.ignore_patterns("sids.json", "projections"))
+    return root
 
 
 @pytest.fixture
