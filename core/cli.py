@@ -15,7 +15,7 @@ import sys
 from core.errors import SidLensError
 
 # Modules that contribute commands, in the order `--help` lists them.
-COMMAND_MODULES = ["core.data.cli", "core.sid.cli", "core.corpus.cli", "core.eval.cli"]
+COMMAND_MODULES = ["core.data.cli", "core.sid.cli", "core.corpus.cli", "core.eval.cli", "core.train.cli", "core.eval.run_cli"]
 
 
 def build_parser() -> argparse.ArgumentParser:

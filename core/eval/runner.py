@@ -1,0 +1,125 @@
+"""Evaluate an LM run on the leave-one-out split: `python -m core eval --run sft --json`.
+
+For each evaluated user (the first `users` test users in the split's fixed user order, so the same
+N users every time) the canonical recommendation prompt (`core.llm.prompts`, the prompt task 1 of
+the corpus trains on, without profile) is scored three ways:
+- constrained beam search over the SID trie (beam >= 10) ranks ALL items, the user's earlier items
+  excluded (as RecBole does; `exclude_history=False` keeps them): HR@1/5/10 and NDCG@1/5/10;
+- unconstrained greedy generation of the same prompt: `invalid_rate`, the share of answers that
+  name no real item (how well the model writes the SID language when nothing forces it);
+- the 20-candidate protocol of S-DPO/LLaRA (`cand20_hr@1`): the target and 19 seeded never-seen
+  items ranked by the likelihood of their SIDs (`core.eval.sid_likelihood`).
+The prompted "pick from the candidate list" variant with ValidRatio is not implemented: stage-1
+models are never trained on candidate-list prompts, so it would measure prompt following, not the
+SID ranking these metrics compare.
+
+Metrics, per-user results (top-10, target rank) and the evaluation's settings and git commit go to
+the store under the split name ("test"), or "test@N" when only the first N users were evaluated
+(so a quick check never overwrites the full-test numbers), and into the checkpoint's metrics.json
+and README (`core.train.card`). A clean clone has committed checkpoints but an empty database:
+`resolve_run` registers such a run from its folder, metrics included, so `eval --users 100`
+can be compared with the committed numbers.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from core.errors import SidLensError
+from core.paths import checkpoints_dir
+from core.store import Store, git_commit, now
+from core.train import card
+from core.train.common import relative_to_repo, resolve_repo_path
+
+PARTS = ("test", "valid")
+
+
+def resolve_run(store: Store, run: str) -> dict:
+    """The run's store row; registered from `data/checkpoints/<run>/` when the store lacks it."""
+    from core.llm.adapter import META_FILE
+
+    row = store.get("runs", run)
+    folder = checkpoints_dir() / run
+    if row is None and (folder / META_FILE).is_file():
+        record = card.read_run(folder)
+        meta = json.loads((folder / META_FILE).read_text())
+        store.start_run(run, dataset=record.get("dataset") or meta.get("dataset"), stage=record.get("stage", "sft"),
+                        config=record or meta, checkpoint=relative_to_repo(folder), status="done")
+        for split_key, metrics in card.read_metrics(folder).items():
+            values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
+            store.record_metrics(run, split_key, values, metrics.get("users", 0))
+        row = store.get("runs", run)
+    if row is None:
+        store.run(run)  # raises the one-line "unknown run" error listing the known runs
+    if not row.get("checkpoint"):
+        raise SidLensError(f"run {run!r} (stage {row.get('stage') or 'unknown'}) has no LM checkpoint to evaluate")
+    return row
+
+
+def _prompts(tokenizer, sidmap, dataset, examples) -> list[str]:
+    from core.llm.prompts import recommendation_messages, render_prompt
+
+    return [render_prompt(tokenizer, recommendation_messages(sidmap, dataset, ex.history)[0]) for ex in examples]
+
+
+def evaluate(run: str, split: str = "test", users: int | None = None, batch_size: int = 16, k: int = 10,
+             beams: int = 10, exclude_history: bool = True, candidates: bool = True, store: Store | None = None,
+             progress: bool = True) -> dict:
+    """Evaluate `run` on `split` and store the results; returns {"run", "users", metric: value, ...}."""
+    from core.data.registry import load_dataset
+    from core.data.split import Split
+    from core.decode.beam import constrained_topk
+    from core.decode.trie import SidTrie
+    from core.decode.unconstrained import generate_sids, invalid_rate
+    from core.eval.candidates import hr1_from_scores, sample_candidates
+    from core.eval.metrics import hit_ndcg, rank_of
+    from core.eval.results import save_results, user_result
+    from core.eval.sid_likelihood import sid_log_likelihoods
+    from core.llm.adapter import load_checkpoint
+    from core.sid.build import load_sidmap
+
+    if split not in PARTS:
+        raise SidLensError(f"unknown split {split!r}: choose test or valid")
+    if users is not None and users < 1:
+        raise SidLensError(f"--users must be at least 1, not {users}")
+    if k < 1 or beams < k or batch_size < 1:
+        raise SidLensError(f"need k >= 1, beams >= k and batch size >= 1 (got k={k}, beams={beams}, "
+                           f"batch size={batch_size})")
+    started = time.perf_counter()
+    store = store or Store()
+    row = resolve_run(store, run)
+    dataset = load_dataset(row["dataset"])
+    sidmap = load_sidmap(row["dataset"])
+    model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap)
+    data_split = Split(dataset, window=meta.get("window", 20))
+    examples = data_split.examples(split)
+    total = len(examples)
+    examples = examples[:users] if users else examples
+    prompts = _prompts(tokenizer, sidmap, dataset, examples)
+    trie = SidTrie(sidmap, tokenizer)
+    exclude = [data_split.seen_before(ex.user_id, split) for ex in examples] if exclude_history else None
+    recs = constrained_topk(model, tokenizer, trie, prompts, k=k, num_beams=beams, exclude=exclude,
+                            batch_size=batch_size, progress=progress)
+    per_user = []
+    for ex, rec in zip(examples, recs):
+        ranked = [r.item_id for r in rec]
+        per_user.append(user_result(ex.user_id, ex.target, ranked, rank_of(ex.target, ranked)))
+    metrics = hit_ndcg([r["rank"] for r in per_user])
+    metrics["invalid_rate"] = invalid_rate(generate_sids(model, tokenizer, sidmap, prompts, batch_size=batch_size,
+                                                          progress=progress))
+    if candidates:
+        lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples]
+        scores = sid_log_likelihoods(model, tokenizer, trie, prompts, lists, batch_size=max(1, batch_size // 2),
+                                     progress=progress)
+        metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, [ex.target for ex in examples])
+    split_key = split if len(examples) == total else f"{split}@{len(examples)}"
+    seconds = time.perf_counter() - started
+    settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,
+                "candidates": candidates, "batch_size": batch_size, "git_commit": git_commit(), "seconds": round(seconds, 1),
+                "updated": now()}
+    save_results(store, run, split_key, per_user, metrics, len(examples))
+    config = row["config"] if isinstance(row.get("config"), dict) else {}
+    store.upsert("runs", {"name": run, "config": {**config, "evals": {**config.get("evals", {}), split_key: settings}},
+                          "updated": now()})
+    card.add_metrics(resolve_repo_path(row["checkpoint"]), split_key, metrics, len(examples), seconds)
+    return {"run": run, "users": len(examples), **metrics}

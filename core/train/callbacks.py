@@ -1,0 +1,55 @@
+"""Trainer callbacks shared by every stage.
+
+- `StoreLogger` writes every Trainer log (loss, learning rate, tokens, tokens/s) to the store's
+  `run_logs` as it happens, so the loss curve is stored with the run and pages can draw it live.
+- `TimeLimit` stops training cleanly after a wall-clock budget; the caller still saves the adapter,
+  so a deadline gives a usable (if less trained) checkpoint instead of nothing.
+"""
+from __future__ import annotations
+
+import time
+
+from transformers import TrainerCallback
+
+from core.store import Store
+
+LOGGED_KEYS = {"loss": "loss", "learning_rate": "lr", "num_tokens": "tokens", "mean_token_accuracy": "accuracy",
+               "grad_norm": "grad_norm"}
+
+
+class StoreLogger(TrainerCallback):
+    """Each Trainer log becomes rows of `run_logs` (keys: loss, lr, tokens, accuracy, grad_norm, tokens_per_s)."""
+
+    def __init__(self, store: Store, run: str):
+        self.store, self.run = store, run
+        self.started = None
+        self.history: list[dict] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        values = {name: logs[key] for key, name in LOGGED_KEYS.items() if key in (logs or {})}
+        if "tokens" in values:  # TRL counts the tokens seen by this process (prompt and completion)
+            values["tokens_per_s"] = values["tokens"] / max(time.perf_counter() - self.started, 1e-9)
+        if values:
+            self.history.append({"step": state.global_step, **values})
+            self.store.log_steps(self.run, state.global_step, values)
+
+
+class TimeLimit(TrainerCallback):
+    """Ask the Trainer to stop (after the current step) once `minutes` of wall-clock time have passed."""
+
+    def __init__(self, minutes: float | None):
+        self.seconds = None if minutes is None else minutes * 60
+        self.started = None
+        self.stopped_early = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.seconds is not None and time.perf_counter() - self.started > self.seconds:
+            self.stopped_early = True
+            control.should_training_stop = True
+            control.should_save = True

@@ -1,0 +1,81 @@
+"""The human- and machine-readable record committed next to an adapter.
+
+A checkpoint folder holds, besides the weights and `sidlens.json` (written by
+`core.llm.adapter.save_checkpoint`):
+- `run.json`: how it was trained (exact command, settings, time, tokens/s, loss start/end, MB);
+- `metrics.json`: the evaluations run on it, keyed by split ("test", or "test@100" for the first
+  100 users), so a clean clone knows the numbers `python -m core eval` must reproduce;
+- `README.md`: both rendered as text (regenerated whenever either changes).
+The store is rebuilt from these files on a clean clone (`core.eval.runner.resolve_run`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.atomic import write_json, write_text
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+README_FILE = "README.md"
+METRIC_ORDER = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1",
+                "cand20_prompted_hr@1", "cand20_valid_ratio"]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def read_run(ckpt_dir) -> dict:
+    return _read(Path(ckpt_dir) / RUN_FILE)
+
+
+def read_metrics(ckpt_dir) -> dict:
+    return _read(Path(ckpt_dir) / METRICS_FILE)
+
+
+def write_run(ckpt_dir, record: dict) -> None:
+    write_json(Path(ckpt_dir) / RUN_FILE, record)
+    render(ckpt_dir)
+
+
+def add_metrics(ckpt_dir, split_key: str, metrics: dict, users: int, seconds: float) -> None:
+    """Record one evaluation in `metrics.json` (replacing an earlier one of the same split key)."""
+    all_metrics = read_metrics(ckpt_dir)
+    all_metrics[split_key] = {**metrics, "users": users, "seconds": round(seconds, 1)}
+    write_json(Path(ckpt_dir) / METRICS_FILE, all_metrics)
+    render(ckpt_dir)
+
+
+def _fmt(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def render(ckpt_dir) -> Path:
+    """Write README.md from run.json and metrics.json."""
+    ckpt_dir = Path(ckpt_dir)
+    run, metrics = read_run(ckpt_dir), read_metrics(ckpt_dir)
+    name = run.get("run", ckpt_dir.name)
+    lines = [f"# Checkpoint `{name}`", ""]
+    if run:
+        lines += [f"Stage `{run.get('stage')}` on `{run.get('dataset')}` from base model `{run.get('base_model')}` "
+                  f"(git commit `{run.get('git_commit') or 'unknown'}`).", "",
+                  "Produced by:", "", "```", run.get("command", ""), "```", "",
+                  "| training | value |", "|---|---|"]
+        for key in ("device", "threads", "steps", "examples", "train_seconds", "tokens", "tokens_per_s", "loss_first",
+                    "loss_last", "stopped_early", "adapter_mb"):
+            if key in run:
+                lines.append(f"| {key} | {_fmt(run[key])} |")
+        lines += ["", "Settings:", "", "```json", json.dumps(run.get("settings", {}), indent=1, sort_keys=True), "```",
+                  ""]
+    if metrics:
+        keys = [k for k in METRIC_ORDER if any(k in m for m in metrics.values())]
+        lines += ["## Evaluation", "", "Leave-one-out, all items ranked by constrained beam search, history excluded. "
+                  "Reproduce with `python -m core eval --run " + name + " --split SPLIT [--users N] --json`.", "",
+                  "| split | users | " + " | ".join(keys) + " | seconds |",
+                  "|---" * (len(keys) + 3) + "|"]
+        for split_key, m in sorted(metrics.items()):
+            lines.append(f"| {split_key} | {m.get('users')} | " + " | ".join(_fmt(m.get(k, "")) for k in keys)
+                         + f" | {m.get('seconds', '')} |")
+        lines.append("")
+    return write_text(ckpt_dir / README_FILE, "\n".join(lines))

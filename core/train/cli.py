@@ -1,0 +1,77 @@
+"""Commands of the `train` group, one sub-command per training stage.
+
+    python -m core train sft --dataset ml-100k --preset quick [--base-model PATH|NAME] [--run sft] [--max-steps N]
+
+Each stage module contributes a `(name, help, settings dataclass, preset function, train function)`
+entry in STAGES; options are generated from the dataclass fields and their help text, so a new
+stage (reason, dpo, grpo) is one more entry here.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, fields
+
+from core.cli import print_json
+from core.errors import SidLensError
+from core.train import sft
+
+# name -> (help, settings class, settings_for(preset, **overrides), train(settings) -> record)
+STAGES = {
+    "sft": ("stage-1 SID alignment SFT on the corpus (TRL SFTTrainer, LoRA + SID rows)",
+            sft.SFTSettings, sft.settings_for, sft.train_sft, sft.PRESETS),
+}
+SHOWN = ["run", "steps", "examples", "train_seconds", "tokens_per_s", "loss_first", "loss_last", "adapter_mb"]
+
+
+def _parse_tasks(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tasks are comma-separated numbers, e.g. 1,2 (got {text!r})") from None
+
+
+def _add_options(parser: argparse.ArgumentParser, settings_cls, presets: dict) -> None:
+    """One option per settings field; defaults are None so the preset decides what was not given."""
+    parser.add_argument("--json", action="store_true", help="print the run record (run.json) as JSON")
+    for f in fields(settings_cls):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_text = f.metadata["help"]
+        if f.name == "preset":
+            parser.add_argument(flag, choices=sorted(presets), default="quick", help=f"{help_text} (default: quick)")
+        elif isinstance(default, bool):
+            if default:
+                parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", default=None,
+                                    help=f"turn off: {help_text}")
+            else:
+                parser.add_argument(flag, action="store_true", default=None, help=help_text)
+        elif f.name == "tasks":
+            parser.add_argument(flag, type=_parse_tasks, metavar="1,2", help=f"{help_text} (default: preset's)")
+        else:
+            parser.add_argument(flag, type=str if default is None else type(default), metavar=f.name.upper(),
+                                help=f"{help_text} (default: preset's, else {default})")
+
+
+def cmd_train(args) -> int:
+    _, settings_cls, settings_for, train, _ = STAGES[args.command]
+    overrides = {f.name: getattr(args, f.name) for f in fields(settings_cls) if f.name != "preset"}
+    settings = settings_for(args.preset, **overrides)
+    if settings.max_steps == 0 or settings.batch_size < 1:
+        raise SidLensError("--max-steps must be positive (or -1 for epochs) and --batch-size at least 1")
+    record = train(settings)
+    if args.json:
+        print_json(record)
+    else:
+        print(f"trained {record['run']}: " + ", ".join(f"{k} {record[k]}" for k in SHOWN[1:] if k in record))
+        print(f"adapter and card in {settings.out_dir}")
+    return 0
+
+
+def register(groups) -> None:
+    train = groups.add_parser("train", help="train the LM stages (sft, ...)",
+                              description="Train a stage; re-running the same command resumes from its last checkpoint.")
+    commands = train.add_subparsers(dest="command", metavar="<stage>", required=True)
+    for name, (help_text, settings_cls, _, _, presets) in STAGES.items():
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        _add_options(parser, settings_cls, presets)
+        parser.set_defaults(func=cmd_train)
