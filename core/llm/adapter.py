@@ -102,11 +102,27 @@ def save_checkpoint(model, tokenizer, sidmap: SidMap, out_dir, meta: dict | None
     with atomic_path(out_dir) as tmp:
         if _is_peft(model):
             model.save_pretrained(tmp, save_embedding_layers=False)
+            _store_half(tmp / ADAPTER_WEIGHTS)
+            record["adapter_dtype"] = "float16"
         else:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         (tmp / META_FILE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return out_dir
+
+
+def _store_half(path: Path) -> None:
+    """Rewrite the LoRA matrices as float16: half the size (an r=16 adapter on every projection of
+    the 135M model is ~19.4 MiB in fp32, ~9.5 MiB in fp16) for a rounding error far below what
+    training moves; loading copies them back into the fp32 model. The SID token rows (a few hundred
+    KB) stay fp32: every SID logit depends on them directly."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), framework="pt") as fh:
+        metadata = fh.metadata()
+    tensors = {k: v.half() if v.is_floating_point() and ".lora_" in k else v for k, v in load_file(str(path)).items()}
+    save_file(tensors, str(path), metadata=metadata)
 
 
 def read_meta(ckpt_dir) -> dict:

@@ -105,10 +105,16 @@ def test_save_load_round_trip(tiny_base, toy_sidmap, tmp_path):
     merged, tokenizer2, meta2 = load_checkpoint(ckpt, toy_sidmap)
     assert meta2["steps"] == 5 and len(tokenizer2) == len(tokenizer)
     assert not hasattr(merged, "peft_config")
-    assert torch.allclose(logits(merged, tokenizer2, toy_sidmap), expected, atol=1e-5)
+    # adapters are stored in float16: equal up to that rounding (the trained delta is far larger)
+    restored = logits(merged, tokenizer2, toy_sidmap)
+    assert (restored - expected).abs().max() < 2e-3
+    untrained, untrained_tok = load_base(str(tiny_base))
+    add_sid_tokens(untrained, untrained_tok, toy_sidmap)
+    moved = (expected - logits(untrained, untrained_tok, toy_sidmap)).abs().max()
+    assert (restored - expected).abs().max() < 0.01 * moved
     trainable, _, _ = load_checkpoint(ckpt, toy_sidmap, merge=False)
     assert any(p.requires_grad for p in trainable.parameters())
-    assert torch.allclose(logits(trainable.eval(), tokenizer2, toy_sidmap), expected, atol=1e-5)
+    assert torch.allclose(logits(trainable.eval(), tokenizer2, toy_sidmap), restored, atol=1e-4)
 
 
 def test_full_finetune_round_trip(tiny_base, toy_sidmap, tmp_path):
@@ -168,7 +174,8 @@ def test_missing_checkpoint_is_refused(tmp_path, toy_sidmap):
 
 
 def test_real_backbone_adapter_is_small_and_round_trips(tmp_path):
-    """SmolLM2-135M, LoRA r=16 on all projections + 96 SID rows: ~20 MB, not the 228 MB embedding."""
+    """SmolLM2-135M, LoRA r=16 on all projections + 96 SID rows, stored in float16: <= 10 MB (issue 4's
+    limit), not the 228 MB embedding (nor the ~20 MB of the same adapter in float32)."""
     sidmap = SidMap("ml-100k", "rqkmeans", [32, 32, 32], {str(i): (i % 32, (i * 7) % 32, (i * 13) % 32) for i in range(300)})
     model, tokenizer = load_base()
     new_ids = add_sid_tokens(model, tokenizer, sidmap)
@@ -181,7 +188,7 @@ def test_real_backbone_adapter_is_small_and_round_trips(tmp_path):
     expected = logits(peft_model, tokenizer, sidmap)
     ckpt = save_checkpoint(peft_model, tokenizer, sidmap, tmp_path / "real")
     megabytes = (ckpt / "adapter_model.safetensors").stat().st_size / 2**20
-    assert 15 < megabytes < 25
+    assert 5 < megabytes < 10
     merged, _, meta = load_checkpoint(ckpt, sidmap)
-    assert meta["base_model"] == "smollm2-135m-instruct"
-    assert torch.allclose(logits(merged, tokenizer, sidmap), expected, atol=1e-4)
+    assert meta["base_model"] == "smollm2-135m-instruct" and meta["adapter_dtype"] == "float16"
+    assert torch.allclose(logits(merged, tokenizer, sidmap), expected, atol=5e-3)
