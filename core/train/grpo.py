@@ -1,6 +1,6 @@
 """Outcome-driven RL (SID reasoning, stage 2): GRPO on TRL's GRPOTrainer with the rule reward.
 
-    python -m core train grpo --from reason --preset quick     # ~30 steps; seconds per step in BENCHMARKS.md
+    python -m core train grpo --from reason --preset quick     # 12 steps, at most 25 min on 2 CPU cores
     python -m core train grpo --from reason --group-size 8 --beta 0.04 --temperature 1.0 --max-completion-length 256
 
 What happens: training users (one leave-one-out training prefix each, seeded, as in the reasoning
@@ -27,8 +27,8 @@ run on CPU without vLLM; the only gaps were the reference's SID rows (above) and
 `generation_kwargs` cannot carry `prefix_allowed_tokens_fn`, which is not needed: the answer is
 free text and the reward scores what the model really wrote.
 
-Differences from the paper: LoRA on a 135M model, a few dozen steps of 2 prompts x 4 samples in
-the quick preset (the paper trains a 1.5B+ model for epochs with larger groups); the reward and
+Differences from the paper: LoRA on a 135M model, 12 steps of 2 prompts x 4 samples in the
+quick preset (the paper trains a 1.5B+ model for epochs with larger groups); the reward and
 its levels are the paper's.
 """
 from __future__ import annotations
@@ -50,7 +50,7 @@ REWARD_KEYS = {"reward": "reward", "reward_std": "reward_std", "parseable": "par
 class GRPOSettings(StageSettings):
     from_run: str = field(default="reason", metadata={"flag": "--from", "help": "run whose adapter is the policy's "
                                                       "start and, with beta > 0, the KL reference"})
-    preset: str = field(default="quick", metadata={"help": "quick (CPU, a few dozen steps) or full (GPU)"})
+    preset: str = field(default="quick", metadata={"help": "quick (CPU, 12 time-limited steps) or full (GPU)"})
     run: str = field(default="grpo", metadata={"help": "run name (store key, checkpoint folder name)"})
     output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
     max_steps: int = field(default=30, metadata={"help": "optimizer steps"})
@@ -58,7 +58,7 @@ class GRPOSettings(StageSettings):
     group_size: int = field(default=4, metadata={"help": "completions sampled per prompt (the GRPO group)"})
     beta: float = field(default=0.04, metadata={"help": "KL coefficient towards the parent (0 = no reference)"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the rollouts"})
-    max_completion_length: int = field(default=256, metadata={
+    max_completion_length: int = field(default=224, metadata={
         "help": "tokens per completion (reasoning + SID); a completion cut before its SID scores 0"})
     learning_rate: float = field(default=3e-5, metadata={"help": "learning rate (LoRA and SID rows)"})
     warmup_steps: int = field(default=2, metadata={"help": "linear warm-up steps, then constant"})
@@ -68,8 +68,11 @@ class GRPOSettings(StageSettings):
     save_steps: int = field(default=10, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
 
 
+# quick: a step samples 8 completions of up to 224 tokens (the teacher's traces are ~180) and
+# costs minutes on the shared 2-core CPU (bench/bench_grpo.py in BENCHMARKS.md), so the CPU preset
+# is a short, time-limited run that shows the reward moving; full is the paper-like run for a GPU.
 PRESETS: dict[str, dict] = {
-    "quick": {"max_steps": 30, "batch_size": 2, "group_size": 4, "max_minutes": 20.0},
+    "quick": {"max_steps": 12, "batch_size": 2, "group_size": 4, "max_completion_length": 224, "max_minutes": 25.0},
     "full": {"max_steps": 1000, "batch_size": 8, "group_size": 8, "learning_rate": 1e-5, "save_steps": 100},
 }
 
