@@ -38,12 +38,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(ml100k_sids_dir, tmp_path):
-    """(url, database path, seconds until healthy) of a running app; stopped afterwards."""
+def server(ml100k_sids_dir, tmp_path, monkeypatch):
+    """(url, database path, seconds until healthy, process) of a running app; stopped afterwards."""
     db = tmp_path / "sidlens.db"
     env = {**os.environ, "SIDLENS_DATA_DIR": str(ml100k_sids_dir), "SIDLENS_DB": str(db), "SIDLENS_TINY_MODEL": "1",
            "SIDLENS_CHECKPOINTS": str(tmp_path / "checkpoints"), "HF_HUB_OFFLINE": "1"}
-    os.environ.update({k: env[k] for k in ("SIDLENS_DATA_DIR", "SIDLENS_DB")})  # this process writes the same DB
+    for key in ("SIDLENS_DATA_DIR", "SIDLENS_DB"):  # this process reads and writes the same data and DB
+        monkeypatch.setenv(key, env[key])
     run_popularity(Store(db), Split(load_dataset("ml-100k")))  # something to compare
     port = _free_port()
     started = time.perf_counter()
@@ -61,7 +62,7 @@ def server(ml100k_sids_dir, tmp_path):
             assert proc.poll() is None, proc.stdout.read()
             assert time.perf_counter() - started < 120, "server did not become healthy in 120 s"
             time.sleep(0.5)
-        yield url, db, time.perf_counter() - started
+        yield url, db, time.perf_counter() - started, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -102,7 +103,7 @@ def _shot(page, name: str) -> None:
 
 
 def test_every_page_in_chromium(server, browser):
-    url, db, healthy_s = server
+    url, db, healthy_s, proc = server
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     started = time.perf_counter()
     page.goto(url)
@@ -140,12 +141,31 @@ def test_every_page_in_chromium(server, browser):
     _shot(page, "compare")
 
     _open(page, "Label")
-    annotator = page.get_by_role("textbox", name="Annotator")
-    annotator.fill("e2e")
-    annotator.press("Enter")
-    _idle(page)
-    page.locator("[data-testid='stRadio'] label").filter(has_text="4").click()  # quality 4
-    page.get_by_text("Saved: quality 4").wait_for(timeout=60_000)
+    _label(page, "e2e", 4)
     _shot(page, "label")
-    saved = Store(db).rows("labels")
-    assert [(r["annotator"], r["quality"]) for r in saved] == [("e2e", 4)]
+    assert [(r["annotator"], r["quality"]) for r in Store(db).rows("labels")] == [("e2e", 4)]
+
+    # a second browser session labels the same trace while the first changes its label; then the
+    # server is killed: every label the pages showed as saved is in the database
+    other = browser.new_context().new_page()
+    other.goto(url)
+    other.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=120_000)
+    _open(other, "Label")
+    _label(other, "bob", 2)
+    _label(page, "e2e", 5, fresh=False)
+    proc.kill()
+    proc.wait(timeout=30)
+    saved = {(r["annotator"], r["quality"]) for r in Store(db).rows("labels")}
+    assert saved == {("e2e", 5), ("bob", 2)}
+
+
+def _label(page, annotator: str, quality: int, fresh: bool = True) -> None:
+    """Give the current trace `quality` as `annotator` and wait until the page says it is saved."""
+    if fresh:
+        box = page.get_by_role("textbox", name="Annotator")
+        box.fill(annotator)
+        box.press("Enter")
+        _idle(page)
+    enabled = page.locator("[data-testid='stRadioOption']:not([data-disabled='true'])")  # not a stale element
+    enabled.filter(has_text=str(quality)).click()
+    page.get_by_text(f"Saved: quality {quality}").wait_for(timeout=60_000)
