@@ -13,12 +13,16 @@ from dataclasses import MISSING, fields
 
 from core.cli import print_json
 from core.errors import SidLensError
-from core.train import sft
+from core.train import grpo, reason, sft
 
 # name -> (help, settings class, settings_for(preset, **overrides), train(settings) -> record)
 STAGES = {
     "sft": ("stage-1 SID alignment SFT on the corpus (TRL SFTTrainer, LoRA + SID rows)",
             sft.SFTSettings, sft.settings_for, sft.train_sft, sft.PRESETS),
+    "reason": ("reasoning activation from an SFT checkpoint: teacher traces, <think>...</think> then the SID",
+               reason.ReasonSettings, reason.settings_for, reason.train_reason, reason.PRESETS),
+    "grpo": ("GRPO from a reasoning checkpoint (TRL GRPOTrainer): reward on the SID after </think>, no reasoning labels",
+             grpo.GRPOSettings, grpo.settings_for, grpo.train_grpo, grpo.PRESETS),
 }
 SHOWN = ["run", "steps", "examples", "train_seconds", "tokens_per_s", "loss_first", "loss_last", "adapter_mb"]
 

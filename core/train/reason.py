@@ -73,7 +73,8 @@ class ReasonSettings(StageSettings):
     preset: str = field(default="quick", metadata={"help": "quick (CPU, ~10 min) or full (more traces, 2 epochs)"})
     run: str = field(default="reason", metadata={"help": "run name (store key, checkpoint folder name)"})
     output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
-    teacher: str = field(default="metadata", metadata={"help": "who writes the traces: metadata (offline) or openai"})
+    teacher: str = field(default="metadata", metadata={"choices": ("metadata", "openai"),
+                                                        "help": "who writes the traces: metadata (offline) or openai"})
     teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
     teacher_model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
     examples: int = field(default=640, metadata={"help": "training users that get a trace (one each)"})
