@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from core.sid.rqvae import RQVAE, RQVAEConfig
@@ -29,6 +30,7 @@ def test_codes_are_in_range_use_the_codebook_and_are_seeded(clustered):
     assert not np.array_equal(codes, _model(clustered.shape[1], seed=1).fit(clustered).encode(clustered))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # expected: 64 codes, 12 clusters
 def test_dead_codes_are_reseeded(clustered):
     # 12 clusters but 64 first-level codes: many codes get no items and must be re-seeded.
     model = _model(clustered.shape[1], codebook_size=64, epochs=10, dead_code_steps=5, batch_size=128)
