@@ -13,12 +13,18 @@ from dataclasses import MISSING, fields
 
 from core.cli import print_json
 from core.errors import SidLensError
-from core.train import grpo, reason, sft
+from core.train import grpo, preference, reason, sft
 
 # name -> (help, settings class, settings_for(preset, **overrides), train(settings) -> record)
 STAGES = {
     "sft": ("stage-1 SID alignment SFT on the corpus (TRL SFTTrainer, LoRA + SID rows)",
             sft.SFTSettings, sft.settings_for, sft.train_sft, sft.PRESETS),
+    "dpo": ("DPO from an SFT checkpoint: the target item against one sampled negative, or labeled pairs "
+            "(--pairs); re-running starts the run again", preference.PreferenceSettings, preference.dpo_settings,
+            preference.train_preference, preference.PRESETS),
+    "sdpo": ("Softmax-DPO from an SFT checkpoint: the target item against K negatives in one softmax; "
+             "re-running starts the run again", preference.SDPOSettings, preference.sdpo_settings,
+             preference.train_preference, preference.PRESETS),
     "reason": ("reasoning activation from an SFT checkpoint: teacher traces, <think>...</think> then the SID",
                reason.ReasonSettings, reason.settings_for, reason.train_reason, reason.PRESETS),
     "grpo": ("GRPO from a reasoning checkpoint (TRL GRPOTrainer): reward on the SID after </think>, no reasoning labels",
@@ -38,7 +44,7 @@ def _add_options(parser: argparse.ArgumentParser, settings_cls, presets: dict) -
     """One option per settings field; defaults are None so the preset decides what was not given."""
     parser.add_argument("--json", action="store_true", help="print the run record (run.json) as JSON")
     for f in fields(settings_cls):
-        flag = "--" + f.name.replace("_", "-")
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
         help_text = f.metadata["help"]
         if f.name == "preset":
@@ -52,7 +58,8 @@ def _add_options(parser: argparse.ArgumentParser, settings_cls, presets: dict) -
         elif f.name == "tasks":
             parser.add_argument(flag, type=_parse_tasks, metavar="1,2", help=f"{help_text} (default: preset's)")
         else:
-            parser.add_argument(flag, type=str if default is None else type(default), metavar=f.name.upper(),
+            parser.add_argument(flag, dest=f.name, type=str if default is None else type(default),
+                                choices=f.metadata.get("choices"), metavar=None if "choices" in f.metadata else f.name.upper(),
                                 help=f"{help_text} (default: preset's, else {default})")
 
 

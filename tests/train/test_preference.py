@@ -47,9 +47,12 @@ def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
     assert any("token_adapter" in n for n in moved)  # the SID rows train too
 
 
-def test_sdpo_run_saves_a_loadable_adapter_and_registers_the_run(toy_world):
-    settings = sdpo_settings(negatives=2, sampler="popularity", max_steps=3, batch_size=2, learning_rate=1e-3)
-    record = train_preference(settings)
+def test_sdpo_command_saves_a_loadable_adapter_and_registers_the_run(toy_world, capsys):
+    from core.cli import main
+
+    assert main(["train", "sdpo", "--from", "sft", "--negatives", "2", "--sampler", "popularity", "--max-steps", "3",
+                 "--batch-size", "2", "--learning-rate", "1e-3", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
     store = Store()
     run = store.run("sdpo")
     assert run["stage"] == "sdpo" and run["parent"] == "sft" and run["status"] == "done"
@@ -98,7 +101,11 @@ def test_pairs_file_from_the_label_page_round_trips_into_dpo(toy_world, tmp_path
     assert record["loss_first"] == pytest.approx(math.log(2), abs=1e-3)
 
 
-def test_settings_a_user_can_get_wrong_are_refused():
+def test_settings_a_user_can_get_wrong_are_refused(capsys):
+    from core.cli import main
+
+    assert main(["train", "dpo", "--negatives", "3"]) == 2
+    assert capsys.readouterr().err.strip() == "error: dpo trains with one negative: use `train sdpo --negatives K` for more"
     with pytest.raises(SidLensError, match="one negative"):
         dpo_settings(negatives=3)
     with pytest.raises(SidLensError, match="pairs"):
