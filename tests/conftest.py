@@ -9,7 +9,13 @@ from core.store import Store
 
 @pytest.fixture(autouse=True)
 def isolated_data_dir(tmp_path, monkeypatch):
+    """Per-test data dir; the committed SID maps and checkpoints are hidden too (tests that need
+    them point SIDLENS_CHECKPOINTS / core.sid.build.SHIPPED_DIR back at the repository's)."""
+    import core.sid.build
+
     monkeypatch.setenv("SIDLENS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    monkeypatch.setattr(core.sid.build, "SHIPPED_DIR", tmp_path / "sidmaps")
     monkeypatch.delenv("SIDLENS_DB", raising=False)
     yield tmp_path / "data"
 

@@ -2,6 +2,12 @@
 
 `python -m core sids build --dataset ml-100k [--method rqvae|rqkmeans]`
 
+Shipped maps: the SID map the shipped checkpoints were trained with is committed under
+`data/sidmaps/<dataset>.json` (`python -m core sids ship --dataset ml-100k` copies the current map
+there). `load_sidmap` installs it when the dataset has no map yet, so a clean clone evaluates the
+shipped checkpoints without rebuilding: a rebuild on another CPU could round an embedding
+differently, move an item, change the hash, and rightly make every checkpoint refuse to load.
+
 The map goes to `<dataset dir>/sids.json` (atomically) and into the store (`sids` rows per item,
 one `sid_maps` row with method, hash and statistics); re-building replaces both, and items that
 left the dataset lose their rows. Every later stage reads the map through `load_sidmap`.
@@ -20,7 +26,8 @@ from dataclasses import fields, replace
 
 from core.data.schema import Dataset
 from core.errors import SidLensError
-from core.paths import dataset_dir
+from core.atomic import write_text
+from core.paths import REPO_ROOT, dataset_dir
 from core.sid.collisions import METHODS as COLLISION_METHODS
 from core.sid.collisions import resolve
 from core.sid.embed import item_embeddings
@@ -33,6 +40,7 @@ from core.store import Store, now
 METHODS = ("rqvae", "rqkmeans")
 DEFAULT_METHOD = "rqvae"
 SIDS_FILE = "sids.json"
+SHIPPED_DIR = REPO_ROOT / "data" / "sidmaps"
 
 
 def sidmap_path(dataset_name: str):
@@ -116,11 +124,33 @@ def record_in_store(sidmap: SidMap, path: str, store: Store) -> None:
                               "stats": sidmap.stats, "updated": now()})
 
 
+def shipped_path(dataset_name: str):
+    return SHIPPED_DIR / f"{dataset_name}.json"
+
+
 def load_sidmap(dataset_name: str) -> SidMap:
-    """The saved SID map of `dataset_name`; a one-line error when none was built."""
+    """The saved SID map of `dataset_name`, installing the shipped one if none was built yet;
+    a one-line error when there is neither."""
     path = sidmap_path(dataset_name)
+    if not path.exists() and shipped_path(dataset_name).exists():
+        return install_shipped(dataset_name)
     if not path.exists():
         raise SidLensError(f"no SIDs built for dataset {dataset_name!r}: run python -m core sids build "
                            f"--dataset {dataset_name}")
     return SidMap.load(path)
+
+
+def install_shipped(dataset_name: str, store: Store | None = None) -> SidMap:
+    """Make the committed map of `dataset_name` the dataset's current map (file and store rows)."""
+    sidmap = SidMap.load(shipped_path(dataset_name))
+    path = write_text(sidmap_path(dataset_name), shipped_path(dataset_name).read_text())
+    record_in_store(sidmap, str(path), store or Store())
+    return sidmap
+
+
+def ship_sidmap(dataset_name: str) -> SidMap:
+    """Copy the dataset's current map to `data/sidmaps/` (to commit beside shipped checkpoints)."""
+    sidmap = load_sidmap(dataset_name)
+    write_text(shipped_path(dataset_name), sidmap_path(dataset_name).read_text())
+    return sidmap
 

@@ -3,11 +3,13 @@
     python -m core sids build --dataset ml-100k [--method rqvae|rqkmeans] [--levels 3] [--codebook-size 32]
     python -m core sids stats --dataset ml-100k --json
     python -m core sids show --dataset ml-100k --item 1
+    python -m core sids ship --dataset ml-100k
 """
 from __future__ import annotations
 
 from core.cli import print_json
-from core.sid.build import DEFAULT_METHOD, METHODS, build_sids, load_sidmap
+from core.errors import SidLensError
+from core.sid.build import DEFAULT_METHOD, METHODS, build_sids, load_sidmap, ship_sidmap, shipped_path
 from core.sid.collisions import METHODS as COLLISION_METHODS
 from core.sid.embed import ENCODERS
 
@@ -36,9 +38,22 @@ def _output(info: dict, as_json: bool) -> None:
 
 
 def cmd_build(args) -> int:
+    if args.if_missing:
+        try:
+            sidmap = load_sidmap(args.dataset)  # built before, or the shipped map installed now
+            _output(summary(sidmap), args.json)
+            return 0
+        except SidLensError:
+            pass
     sidmap = build_sids(args.dataset, method=args.method, levels=args.levels, codebook_size=args.codebook_size,
                         seed=args.seed, encoder=args.encoder, collisions=args.collisions, lm=args.lm)
     _output(summary(sidmap), args.json)
+    return 0
+
+
+def cmd_ship(args) -> int:
+    sidmap = ship_sidmap(args.dataset)
+    print(f"shipped SID map {sidmap.hash} of {args.dataset} to {shipped_path(args.dataset)} (commit it with the checkpoints)")
     return 0
 
 
@@ -85,7 +100,15 @@ def register(groups) -> None:
     build.add_argument("--collisions", choices=COLLISION_METHODS, default="reassign",
                        help="how colliding items get unique SIDs (default: reassign to free last-level codes)")
     build.add_argument("--json", action="store_true", help="print the statistics as JSON")
+    build.add_argument("--if-missing", action="store_true",
+                       help="keep the existing map (or install the shipped one) instead of rebuilding")
     build.set_defaults(func=cmd_build)
+
+    ship = commands.add_parser("ship", help="copy the current SID map to data/sidmaps/ to commit with checkpoints",
+                               description="Copy the dataset's current SID map to data/sidmaps/<dataset>.json; a clean "
+                                           "clone installs it instead of rebuilding, so shipped checkpoints match it.")
+    ship.add_argument("--dataset", required=True, help=DATASET_HELP)
+    ship.set_defaults(func=cmd_ship)
 
     stats = commands.add_parser("stats", help="codebook statistics of the built SID map",
                                 description="Items, unique SIDs, collision rates before/after resolution, per-level "
