@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: setup app test test-fast pipeline browser clean-venv
+.PHONY: setup app test pipeline browser clean-venv
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,18 +28,15 @@ browser:
 
 pipeline: setup
 	$(PY) -m core data prepare --dataset ml-100k
-	$(PY) -m core sids build --dataset ml-100k
+	$(PY) -m core sids build --dataset ml-100k --if-missing
 	$(PY) -m core data stats --dataset ml-100k --json
 	$(PY) -m core sids stats --dataset ml-100k --json
 
 app: pipeline
 	$(PY) -m streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
-
-test-fast: setup
-	$(PY) -m pytest -q -x -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)
