@@ -13,6 +13,13 @@ The prompted "pick from the candidate list" variant with ValidRatio is not imple
 models are never trained on candidate-list prompts, so it would measure prompt following, not the
 SID ranking these metrics compare.
 
+Reasoning variants (checkpoints saved with `"think": true`: reason, grpo) get the think-first prompt
+and first write their reasoning greedily; the search, the free generation and the candidate
+likelihoods all continue after their `</think>` (`core.eval.traces`, as SIDReasoner evaluates).
+Every evaluated user's trace (prompt, reasoning, top-10 with per-level probabilities, target rank,
+faithfulness flags) is stored; for reasoning variants the flag rates (`flag_*`) and the share of
+reasonings the model closed itself (`think_closed_rate`) are stored beside the metrics.
+
 Metrics, per-user results (top-10, target rank) and the evaluation's settings and git commit go to
 the store under the split name ("test"), or "test@N" when only the first N users were evaluated
 (so a quick check never overwrites the full-test numbers), and into the checkpoint's metrics.json
@@ -56,10 +63,11 @@ def resolve_run(store: Store, run: str) -> dict:
     return row
 
 
-def _prompts(tokenizer, sidmap, dataset, examples) -> list[str]:
+def _prompts(tokenizer, sidmap, dataset, examples, think: bool = False) -> list[str]:
     from core.llm.prompts import recommendation_messages, render_prompt
 
-    return [render_prompt(tokenizer, recommendation_messages(sidmap, dataset, ex.history)[0]) for ex in examples]
+    return [render_prompt(tokenizer, recommendation_messages(sidmap, dataset, ex.history, think=think)[0])
+            for ex in examples]
 
 
 def evaluate(run: str, split: str = "test", users: int | None = None, batch_size: int = 16, k: int = 10,
@@ -75,6 +83,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
     from core.eval.sid_likelihood import sid_log_likelihoods
+    from core.eval.traces import is_reasoning, reasoned_prompts, save_traces
     from core.llm.adapter import load_checkpoint
     from core.sid.build import load_sidmap
 
@@ -95,7 +104,10 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     examples = data_split.examples(split)
     total = len(examples)
     examples = examples[:users] if users else examples
-    prompts = _prompts(tokenizer, sidmap, dataset, examples)
+    shown = _prompts(tokenizer, sidmap, dataset, examples, think=is_reasoning(meta))
+    prompts, reasonings = shown, None  # a reasoning variant is searched, scored and asked after its own reasoning
+    if is_reasoning(meta):
+        prompts, reasonings, closed = reasoned_prompts(model, tokenizer, shown, batch_size=batch_size, progress=progress)
     trie = SidTrie(sidmap, tokenizer)
     exclude = [data_split.seen_before(ex.user_id, split) for ex in examples] if exclude_history else None
     recs = constrained_topk(model, tokenizer, trie, prompts, k=k, num_beams=beams, exclude=exclude,
@@ -112,6 +124,9 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
         scores = sid_log_likelihoods(model, tokenizer, trie, prompts, lists, batch_size=max(1, batch_size // 2),
                                      progress=progress)
         metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, [ex.target for ex in examples])
+    rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap)
+    if reasonings is not None:  # a direct answer has no reasoning to flag
+        metrics.update(think_closed_rate=closed, **rates)
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"
     seconds = time.perf_counter() - started
     settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,

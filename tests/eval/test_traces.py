@@ -15,6 +15,7 @@ from core.llm.prompts import render_prompt
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
 from core.sid.sidmap import SidMap
+from core.store import Store
 
 ITEMS = {str(i): Item(str(i), f"Film {i}", 1990 + i, ("Drama",) if i % 2 else ("Comedy",)) for i in range(1, 9)}
 DATASET = Dataset("toy", ITEMS, {}, {})
@@ -85,3 +86,55 @@ def test_traces_are_stored_with_ranks_and_flags(thinker, store):
     assert traces[1]["flags"]["not_in_history"] == ["Film 4 (1994) is said to be in the history"]
     save_traces(store, "grpo", "test", EXAMPLES, prompts, reasonings, recs, DATASET, SIDMAP)  # re-run replaces
     assert len(load_traces(store, "grpo")) == 2
+
+
+def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, monkeypatch):
+    """`evaluate` on a think checkpoint: think-first prompts, reasoning before the search, one trace per
+    user, flag rates beside the metrics. The tiny base is trained to claim every user watched Toy Story."""
+    from core.data.registry import load_dataset
+    from core.data.split import Split
+    from core.eval.runner import _prompts, evaluate
+    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
+    from core.sid.build import sidmap_path
+    from core.train import card
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    torch.set_num_threads(1)
+    dataset = load_dataset("ml-100k")
+    ordered = sorted(dataset.items, key=int)
+    sidmap = SidMap("ml-100k", "hand", [16, 16, 8], {i: (n % 16, n // 16 % 16, n // 256) for n, i in enumerate(ordered)})
+    sidmap.save(sidmap_path("ml-100k"))
+    model, tokenizer = tiny_model(seed=2)
+    torch.manual_seed(0)
+    add_sid_tokens(model, tokenizer, sidmap)
+    thought = "<think>\nThey watched Toy Story (1995).\n</think>"
+    examples = Split(dataset).examples("test")[:4]
+    prompts = _prompts(tokenizer, sidmap, dataset, examples, think=True)
+    batch = tokenizer([p + thought for p in prompts], add_special_tokens=False, padding=True, return_tensors="pt")
+    batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    keep = len(tokenizer(thought, add_special_tokens=False)["input_ids"]) + 1
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(80):
+        logits = model(**batch, logits_to_keep=keep).logits[:, :-1]
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                                 batch["input_ids"][:, -keep + 1:].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    peft_model = attach_lora(model.eval(), add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4))
+    folder = save_checkpoint(peft_model, tokenizer, sidmap, tmp_path / "checkpoints" / "reason",
+                             meta={"base_model": str(tmp_path / "base"), "run": "reason", "stage": "reason", "think": True})
+    card.write_run(folder, {"run": "reason", "stage": "reason", "dataset": "ml-100k", "command": "test"})
+
+    result = evaluate("reason", users=4, batch_size=4, candidates=False, progress=False)
+    assert result["think_closed_rate"] == 1.0
+    traces = load_traces(Store(), "reason")
+    assert len(traces) == 4 and all(t["reasoning"] == thought for t in traces)
+    assert all(t["prompt"] == p for t, p in zip(traces, prompts))  # the think-first prompt, without the reasoning
+    not_watched = [bool(t["flags"]["not_in_history"]) for t in traces]
+    assert not_watched == ["1" not in t["history"] for t in traces]
+    assert result["flag_not_in_history"] == sum(not_watched) / 4
