@@ -8,7 +8,8 @@ the corpus trains on, without profile) is scored three ways:
 - unconstrained greedy generation of the same prompt: `invalid_rate`, the share of answers that
   name no real item (how well the model writes the SID language when nothing forces it);
 - the 20-candidate protocol of S-DPO/LLaRA (`cand20_hr@1`): the target and 19 seeded never-seen
-  items ranked by the likelihood of their SIDs (`core.eval.sid_likelihood`).
+  items ranked by the likelihood of their SIDs.
+The last two share one prefill of each prompt (`core.eval.sid_likelihood`).
 The prompted "pick from the candidate list" variant with ValidRatio is not implemented: stage-1
 models are never trained on candidate-list prompts, so it would measure prompt following, not the
 SID ranking these metrics compare.
@@ -78,11 +79,11 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from core.data.split import Split
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
-    from core.decode.unconstrained import generate_sids, invalid_rate
+    from core.decode.unconstrained import answer_item, invalid_rate
     from core.eval.candidates import hr1_from_scores, sample_candidates
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
-    from core.eval.sid_likelihood import sid_log_likelihoods
+    from core.eval.sid_likelihood import candidates_and_greedy
     from core.eval.traces import is_reasoning, reasoned_prompts, save_traces
     from core.llm.adapter import load_checkpoint
     from core.sid.build import load_sidmap
@@ -117,12 +118,11 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
         ranked = [r.item_id for r in rec]
         per_user.append(user_result(ex.user_id, ex.target, ranked, rank_of(ex.target, ranked)))
     metrics = hit_ndcg([r["rank"] for r in per_user])
-    metrics["invalid_rate"] = invalid_rate(generate_sids(model, tokenizer, sidmap, prompts, batch_size=batch_size,
-                                                          progress=progress))
+    lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples] if candidates else None
+    scores, answers = candidates_and_greedy(model, tokenizer, trie, prompts, lists, batch_size=batch_size,
+                                            progress=progress)
+    metrics["invalid_rate"] = invalid_rate([(text, answer_item(sidmap, text)) for text in answers])
     if candidates:
-        lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples]
-        scores = sid_log_likelihoods(model, tokenizer, trie, prompts, lists, batch_size=max(1, batch_size // 2),
-                                     progress=progress)
         metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, [ex.target for ex in examples])
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap)
     if reasonings is not None:  # a direct answer has no reasoning to flag

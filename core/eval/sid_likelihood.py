@@ -1,14 +1,20 @@
-"""Log-likelihood of given items' SIDs under a prompt: the LM side of the 20-candidate protocol.
+"""One prompt pass for two measurements: candidate SID likelihoods and the greedy free answer.
 
-For each user the score of candidate item i is log p(sid_i | prompt) = sum over levels of the
-log-softmax over the FULL vocabulary (the same scores the constrained beam search gives a SID,
-so a candidate ranking agrees with the beam's ranking). The prompt is prefilled once per user and
-its KV cache is expanded to the candidates afterwards (`Cache.reorder_cache`, as in
-`core.decode.beam`): the candidates only cost their `levels - 1` SID tokens each, instead of
-prompt + SID for 20 sequences per user. Hand-written because TRL/transformers have no "score these
-continuations with a shared prefix" helper.
+- Candidate likelihoods (the LM side of the 20-candidate protocol): the score of candidate item i
+  is log p(sid_i | prompt) = the sum over levels of the log-softmax over the FULL vocabulary (the
+  score the constrained beam search gives a SID, so both rankings agree).
+- Greedy answer: what the model writes when nothing forces it onto the trie (`levels + 1` tokens),
+  for the invalid-SID rate; the same as `core.decode.unconstrained.generate_sids` with one beam.
+
+Both start from the prompt, so each batch of prompts is prefilled ONCE (on this CPU the prefill of
+~200-token prompts is nearly all of an evaluation's cost); the KV cache is copied for the greedy
+steps and expanded to the candidates (`Cache.reorder_cache`, as in `core.decode.beam`), so a
+candidate costs only its `levels - 1` SID tokens. Hand-written because transformers has no
+"score continuations sharing a prefix" helper and `generate` would prefill the prompt again.
 """
 from __future__ import annotations
+
+import copy
 
 import torch
 from tqdm.auto import tqdm
@@ -17,18 +23,33 @@ from core.decode.inputs import encode_prompts, model_device
 from core.decode.trie import SidTrie
 
 
-@torch.no_grad()
-def _score_batch(model, trie: SidTrie, prompts: list[str], candidates: list[list[str]], tokenizer) -> list[list[float]]:
-    device = model_device(model)
-    batch = encode_prompts(tokenizer, prompts, device)
-    out = model(**batch, use_cache=True, logits_to_keep=1)
-    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [users, vocab]
+def _greedy(model, cache, logits, batch: dict, steps: int, stop_ids: set[int]) -> list[list[int]]:
+    """Greedy continuation of a prefilled batch; each row is cut at its first stop token."""
+    attention, positions = batch["attention_mask"], batch["position_ids"][:, -1:]
+    rows = []
+    for step in range(steps):
+        token = logits.argmax(-1)
+        rows.append(token)
+        if step == steps - 1:
+            break
+        attention = torch.cat([attention, attention.new_ones(len(token), 1)], 1)
+        positions = positions + 1
+        logits = model(input_ids=token[:, None], attention_mask=attention, position_ids=positions, cache=cache,
+                       use_cache=True).logits[:, -1]
+    out = []
+    for ids in torch.stack(rows, 1).tolist():
+        cut = next((j for j, t in enumerate(ids) if t in stop_ids), len(ids))
+        out.append(ids[:cut])
+    return out
+
+
+def _candidate_scores(model, trie: SidTrie, cache, first_logp, batch: dict, candidates: list[list[str]]):
+    device = first_logp.device
     counts = [len(c) for c in candidates]
-    index = torch.repeat_interleave(torch.arange(len(prompts), device=device), torch.tensor(counts, device=device))
+    index = torch.repeat_interleave(torch.arange(len(candidates), device=device), torch.tensor(counts, device=device))
     paths = torch.tensor([trie.path(trie.sidmap.sid(i)) for cands in candidates for i in cands], device=device)
-    scores = first[index, paths[:, 0]]
+    scores = first_logp[index, paths[:, 0]]
     if trie.depth > 1:
-        cache = out.cache
         cache.reorder_cache(index)
         steps = trie.depth - 1
         attention = torch.cat([batch["attention_mask"][index], batch["attention_mask"].new_ones(len(index), steps)], 1)
@@ -37,22 +58,33 @@ def _score_batch(model, trie: SidTrie, prompts: list[str], candidates: list[list
                      use_cache=True).logits.float()
         logp = torch.log_softmax(rest, dim=-1)  # position j predicts level j + 1
         scores = scores + logp.gather(-1, paths[:, 1:, None]).squeeze(-1).sum(-1)
-    flat = scores.tolist()
-    out_scores, start = [], 0
+    flat, out, start = scores.tolist(), [], 0
     for n in counts:
-        out_scores.append(flat[start:start + n])
+        out.append(flat[start:start + n])
         start += n
-    return out_scores
+    return out
 
 
-def sid_log_likelihoods(model, tokenizer, trie: SidTrie, prompts: list[str], candidates: list[list[str]],
-                        batch_size: int = 8, progress: bool = False) -> list[list[float]]:
-    """`scores[u][j]` = log p(SID of candidates[u][j] | prompts[u]) under `model`."""
-    if len(prompts) != len(candidates):
+@torch.no_grad()
+def candidates_and_greedy(model, tokenizer, trie: SidTrie, prompts: list[str], candidates: list[list[str]] | None,
+                          batch_size: int = 8, progress: bool = False) -> tuple[list[list[float]] | None, list[str]]:
+    """(`scores[u][j]` = log p(SID of candidates[u][j] | prompts[u]) or None without candidates,
+    the greedy answer text of each prompt with special tokens dropped)."""
+    if candidates is not None and len(prompts) != len(candidates):
         raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
-    scores = []
-    for start in tqdm(range(0, len(prompts), batch_size), desc="candidate SID likelihood", unit="batch",
-                      disable=not progress):
-        scores += _score_batch(model, trie, prompts[start:start + batch_size],
-                               candidates[start:start + batch_size], tokenizer)
-    return scores
+    device = model_device(model)
+    stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
+    scores, texts = [] if candidates is not None else None, []
+    for start in tqdm(range(0, len(prompts), batch_size), desc="greedy answer and candidate likelihood",
+                      unit="batch", disable=not progress):
+        batch = encode_prompts(tokenizer, prompts[start:start + batch_size], device)
+        out = model(**batch, use_cache=True, logits_to_keep=1)
+        logits = out.logits[:, -1].float()
+        cache = out.cache
+        greedy_cache = copy.deepcopy(cache) if candidates is not None else cache
+        answers = _greedy(model, greedy_cache, logits, batch, trie.depth + 1, stop_ids)
+        texts += tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        if candidates is not None:
+            scores += _candidate_scores(model, trie, cache, torch.log_softmax(logits, -1), batch,
+                                        candidates[start:start + batch_size])
+    return scores, texts
