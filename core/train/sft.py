@@ -1,17 +1,22 @@
 """Stage-1 SFT: teach the LM the SID vocabulary on the alignment corpus, with TRL's SFTTrainer.
 
-    python -m core train sft --dataset ml-100k --preset quick      # ~45 min on 2 CPU cores
+    python -m core train sft --dataset ml-100k --preset quick      # under an hour on 2 CPU cores
     python -m core train sft --dataset ml-100k --preset full       # see PRESETS["full"] for its cost
     accelerate launch -m core train sft --dataset ml-100k --preset full --base-model Qwen/Qwen3-1.7B
 
 What happens: the base LM gets one token per SID code (rows initialised from the item texts, see
 `core.llm.sid_tokens`), LoRA on every projection plus the SID rows trainable (`core.llm.adapter`),
 and SFTTrainer trains on the corpus's conversational prompt/completion records with loss on the
-completion only (the prompt is context, not something to imitate). Sequences are batched
-padding-free (all sequences of a batch flattened into one row with per-sequence position ids; sdpa
-attends within each sequence): no compute is spent on padding, ~1.5x the tokens/s of padded batches
-on CPU (STACK_NOTES; measure with `bench/`). Gradient checkpointing is off (the model is small; it
-only costs time) and precision is fp32 on CPU, bf16 on a GPU that has it.
+completion (the prompt is context, not something to imitate) plus, by default, on every SID of the
+prompt's history (`history_loss`, see `_trainer_class`). Only the trained positions go through the
+vocabulary projection. Gradient checkpointing is off (the model is small; it only costs time) and
+precision is fp32 on CPU (bf16 is emulated there), bf16 on a GPU that has it.
+
+Batching: padded batches by default. `padding_free` (one flattened row per batch) is for GPUs with
+flash attention: on this CPU sdpa has no variable-length kernel, so a flattened batch of 16
+~200-token sequences became one 3,200-token attention (quadratic, ~7.5 GB of attention
+activations) and ran many times slower than the padded batch; the corpus's recommendation prompts
+have near-equal lengths, so padding wastes little.
 
 Intermediate Trainer checkpoints go to `<data dir>/runs/<run>/` (re-running the same command
 resumes from the last one); the loss curve goes to the store as it is logged. At the end the small
@@ -126,7 +131,7 @@ def load_records(settings: SFTSettings, sidmap) -> list[dict]:
     return out
 
 
-def _trainer_class(history_ids: list[int] | None):
+def _trainer_class(history_ids: list[int] | None = None):
     """SFTTrainer whose loss projects onto the vocabulary only where a label is trained.
 
     With completion-only loss a recommendation example trains ~5 of its ~200 positions, but TRL's
