@@ -77,7 +77,7 @@ class ReasonSettings(StageSettings):
                                                         "help": "who writes the traces: metadata (offline) or openai"})
     teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
     teacher_model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
-    examples: int = field(default=640, metadata={"help": "training users that get a trace (one each)"})
+    examples: int = field(default=256, metadata={"help": "training users that get a trace (one each)"})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the traces when max_steps is -1"})
     learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
@@ -91,8 +91,10 @@ class ReasonSettings(StageSettings):
     save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
 
 
+# quick: 256 traces of ~340 tokens in 32 steps of 8, ~10-15 min on the shared 2-core CPU (the SFT
+# trainer does ~3 such steps a minute there); full: 8,000 traces for 2 epochs, for a GPU.
 PRESETS: dict[str, dict] = {
-    "quick": {"examples": 640, "epochs": 1.0, "max_minutes": 15.0},
+    "quick": {"examples": 256, "epochs": 1.0, "max_minutes": 15.0},
     "full": {"examples": 8000, "epochs": 2.0, "learning_rate": 2e-4, "warmup_steps": 50, "save_steps": 200},
 }
 
