@@ -25,8 +25,8 @@ Metrics, per-user results (top-10, target rank) and the evaluation's settings an
 the store under the split name ("test"), or "test@N" when only the first N users were evaluated
 (so a quick check never overwrites the full-test numbers), and into the checkpoint's metrics.json
 and README (`core.train.card`). A clean clone has committed checkpoints but an empty database:
-`resolve_run` registers such a run from its folder, metrics included, so `eval --users 100`
-can be compared with the committed numbers.
+`resolve_run` registers such a run from its folder, metrics and traces included, so
+`eval --users 100` can be compared with the committed numbers.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ PARTS = ("test", "valid")
 
 def resolve_run(store: Store, run: str) -> dict:
     """The run's store row; registered from `data/checkpoints/<run>/` when the store lacks it."""
+    from core.eval.traces import import_traces
     from core.llm.adapter import META_FILE
 
     row = store.get("runs", run)
@@ -52,10 +53,12 @@ def resolve_run(store: Store, run: str) -> dict:
         record = card.read_run(folder)
         meta = json.loads((folder / META_FILE).read_text())
         store.start_run(run, dataset=record.get("dataset") or meta.get("dataset"), stage=record.get("stage", "sft"),
-                        config=record or meta, checkpoint=relative_to_repo(folder), status="done")
+                        config=record or meta, checkpoint=relative_to_repo(folder), status="done",
+                        parent=record.get("parent") or meta.get("parent"))
         for split_key, metrics in card.read_metrics(folder).items():
             values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
             store.record_metrics(run, split_key, values, metrics.get("users", 0))
+        import_traces(store, folder)
         row = store.get("runs", run)
     if row is None:
         store.run(run)  # raises the one-line "unknown run" error listing the known runs
@@ -124,7 +127,8 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     metrics["invalid_rate"] = invalid_rate([(text, answer_item(sidmap, text)) for text in answers])
     if candidates:
         metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, [ex.target for ex in examples])
-    rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap)
+    rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
+                        folder=resolve_repo_path(row["checkpoint"]))
     if reasonings is not None:  # a direct answer has no reasoning to flag
         metrics.update(think_closed_rate=closed, **rates)
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"

@@ -13,16 +13,21 @@ closed itself is reported as `think_closed_rate`.
 compare them without running a model): prompt, full reasoning, history, top-10 with per-level
 probabilities, target and its rank (None beyond the top-10), and the faithfulness flags of the
 reasoning (`core.eval.faithfulness`); it returns the flag rates, which the runner stores beside the
-metrics. Trace ids are `<run>/<split>/<user>`, so re-evaluating replaces a user's trace.
+metrics. Trace ids are `<run>/<split>/<user>`, so re-evaluating replaces a user's trace. The traces
+are also merged into the checkpoint folder's `traces.jsonl` (a few hundred KB for 200 users), so a
+clean clone, whose database is empty, gets them back when the run is registered (`import_traces`).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
+from pathlib import Path
 from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
 
+from core.atomic import write_jsonl
 from core.data.schema import Dataset
 from core.data.split import Example
 from core.decode.inputs import encode_prompts, model_device, pad_token_id
@@ -32,6 +37,7 @@ from core.store import Store, now
 
 THINK_START, THINK_END = "<think>", "</think>"
 MAX_REASONING_TOKENS = 256
+TRACES_FILE = "traces.jsonl"
 
 
 def is_reasoning(meta: dict) -> bool:
@@ -76,9 +82,9 @@ def reasoned_prompts(model, tokenizer, prompts: list[str], max_new_tokens: int =
 
 def save_traces(store: Store, run: str, split: str, examples: Sequence[Example], prompts: Sequence[str],
                 reasonings: Sequence[str] | None, recs: Sequence[Sequence[Recommendation]], dataset: Dataset,
-                sidmap: SidMap, source: str = "eval") -> dict[str, float]:
-    """Store one trace per example (prompt WITHOUT the reasoning; reasoning "" for direct variants);
-    returns the flag rates of these traces (`flag_*`)."""
+                sidmap: SidMap, source: str = "eval", folder: Path | None = None) -> dict[str, float]:
+    """Store one trace per example (prompt WITHOUT the reasoning; reasoning "" for direct variants),
+    and merge them into `folder`'s traces file when given; returns their flag rates (`flag_*`)."""
     from core.eval.faithfulness import FaithfulnessChecker, flag_rates
 
     checker = FaithfulnessChecker(dataset, sidmap)
@@ -94,7 +100,21 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
                      "target_rank": ranked.index(ex.target) + 1 if ex.target in ranked else None,
                      "flags": flags, "source": source, "created": now()})
     store.upsert("traces", rows)
+    if folder is not None:
+        kept = {row["id"]: row for row in _read_jsonl(Path(folder) / TRACES_FILE)}
+        write_jsonl(Path(folder) / TRACES_FILE, {**kept, **{row["id"]: row for row in rows}}.values())
     return flag_rates(all_flags)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line] if path.is_file() else []
+
+
+def import_traces(store: Store, folder) -> int:
+    """Put the traces shipped in a checkpoint folder into the store (a clean clone's empty database)."""
+    rows = _read_jsonl(Path(folder) / TRACES_FILE)
+    store.upsert("traces", rows)
+    return len(rows)
 
 
 def load_traces(store: Store, run: str, split: str = "test") -> list[dict]:

@@ -128,7 +128,7 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     peft_model = attach_lora(model.eval(), add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4))
     folder = save_checkpoint(peft_model, tokenizer, sidmap, tmp_path / "checkpoints" / "reason",
                              meta={"base_model": str(tmp_path / "base"), "run": "reason", "stage": "reason", "think": True})
-    card.write_run(folder, {"run": "reason", "stage": "reason", "dataset": "ml-100k", "command": "test"})
+    card.write_run(folder, {"run": "reason", "stage": "reason", "parent": "sft", "dataset": "ml-100k", "command": "test"})
 
     result = evaluate("reason", users=4, batch_size=4, candidates=False, progress=False)
     assert result["think_closed_rate"] == 1.0
@@ -138,3 +138,10 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     not_watched = [bool(t["flags"]["not_in_history"]) for t in traces]
     assert not_watched == ["1" not in t["history"] for t in traces]
     assert result["flag_not_in_history"] == sum(not_watched) / 4
+    # the traces travel with the checkpoint: a clean clone's empty database gets them when the run registers
+    from core.eval.runner import resolve_run
+
+    clean = Store(tmp_path / "clean.db")
+    registered = resolve_run(clean, "reason")
+    assert (registered["stage"], registered["parent"]) == ("reason", "sft")
+    assert load_traces(clean, "reason") == traces
