@@ -54,6 +54,10 @@ def reason_world(toy_world, tmp_path):
     tokenizer.save_pretrained(tmp_path / "thinking-base")
     model, tokenizer = load_base(str(tmp_path / "thinking-base"))
     model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4, dropout=0.0))
+    with torch.no_grad():  # SID rows that differ from the base's, as after SFT: the reference must keep them
+        for name, p in model.named_parameters():
+            if "trainable_tokens" in name:
+                p.add_(torch.randn_like(p) * 0.05)
     ckpt = save_checkpoint(model, tokenizer, sidmap, toy_world.checkpoints / "reason",
                            meta={"run": "reason", "stage": "reason", "parent": "sft", "window": 5, "think": True})
     card.write_run(ckpt, {"run": "reason", "stage": "reason", "dataset": toy_world.dataset.name})
