@@ -12,6 +12,7 @@ flag rates "flag_*"); the table keeps whatever each run has, so a metric one run
 from __future__ import annotations
 
 from core.errors import SidLensError
+from core.eval.ranking import BASELINE_STAGE
 from core.paths import checkpoints_dir
 from core.store import Store
 
@@ -35,8 +36,10 @@ def register_shipped(store: Store) -> list[str]:
 
 
 def variants(store: Store, dataset: str) -> list[dict]:
-    """Runs of `dataset` with a checkpoint, by name (call `register_shipped` first for shipped ones)."""
-    return store.rows("runs", "dataset = ? and checkpoint != ''", [dataset], order_by="name")
+    """Finished runs of `dataset` with an LM checkpoint, by name (baselines keep their own model files:
+    not variants); call `register_shipped` first so shipped checkpoints are included."""
+    return store.rows("runs", "dataset = ? and checkpoint != '' and stage != ? and status = 'done'",
+                      [dataset, BASELINE_STAGE], order_by="name")
 
 
 def runs_of(store: Store, dataset: str) -> list[str]:

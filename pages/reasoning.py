@@ -12,6 +12,7 @@ from core.sid.sidmap import token
 st.title("Reasoning")
 name = state.dataset_name()
 RESULT = f"reasoning_result:{name}"
+REDRAW_S = 0.05
 dataset, sidmap = ui.page_data(name)
 variant = None
 with ui.guarded("Listing variants"):
@@ -52,11 +53,14 @@ if clicked:
             st.info(note)
         st.markdown("**Reasoning**")
         box = st.empty()
-        text, first, started = "", None, time.perf_counter()
+        text, first, shown, started = "", None, 0.0, time.perf_counter()
         for chunk in recommend.stream(model, tokenizer, prompt, max_new, temperature):
-            first = first if first is not None else time.perf_counter() - started
+            now = time.perf_counter()
+            first = first if first is not None else now - started
             text += chunk
-            box.markdown(traces.reasoning_markdown(text, dataset, sidmap) + " ▌")
+            if now - shown >= REDRAW_S:  # redraw at most ~20 times a second, however fast tokens come
+                box.markdown(traces.reasoning_markdown(text, dataset, sidmap) + " ▌")
+                shown = now
         seconds = time.perf_counter() - started
         tokens = recommend.token_count(tokenizer, text)
         with st.spinner("Constrained beam search over the SID trie..."):

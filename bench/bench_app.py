@@ -1,0 +1,123 @@
+"""App benchmark: server start to first page interactive, click to first streamed token, tokens/s.
+
+    .venv/bin/python bench/bench_app.py [--variant NAME] [--user 1]
+
+Runs the app the way `make app` does (a real `streamlit run` on 127.0.0.1) and drives it with
+Debian's Chromium (`app.driver`, shared with the browser test):
+- server start -> /_stcore/health, and -> the Overview page interactive (heading shown, run done);
+- on the Reasoning page, with a real user's history: click -> first streamed text, twice. The
+  first click loads the model into the server (from the converted weights cached on disk); the
+  second finds it in st.cache_resource, which is what every later click (and page switch) costs;
+- the page's own figures of the second click: time to first token, tokens/s, beam-search time.
+The variant is `--variant`, else the first checkpoint the sidebar lists, else the tiny random
+model (SIDLENS_TINY_MODEL=1, said in the output). Data and SIDs come from the default data
+directory (the quick pipeline builds them first when missing). Figures go to this script's
+section of BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_decode  # noqa: E402  (its BENCHMARKS.md section writer)
+from app import driver  # noqa: E402
+from core.pipeline import quick_steps  # noqa: E402
+from core.store import Store  # noqa: E402
+from core.variants import register_shipped, variants  # noqa: E402
+
+SECTION = "bench_app"
+
+
+def click_to_first_token(page) -> tuple[float, float]:
+    """(seconds from the Recommend click to the first streamed text, to the finished top-10)."""
+    clicked = time.perf_counter()
+    page.get_by_role("button", name="Recommend").click()
+    page.get_by_text("▌").first.wait_for(timeout=600_000)
+    first = time.perf_counter() - clicked
+    page.get_by_role("heading", name="Top-10 (constrained beam search, history excluded)").wait_for(timeout=900_000)
+    driver.idle(page, 600)
+    return first, time.perf_counter() - clicked
+
+
+def page_metrics(page) -> dict[str, str]:
+    labels = page.locator("[data-testid='stMetricLabel']").all_inner_texts()
+    values = page.locator("[data-testid='stMetricValue']").all_inner_texts()
+    return dict(zip(labels, values))
+
+
+def run(args) -> dict:
+    for label, step in quick_steps(args.dataset):
+        print(f"building: {label}")
+        step()
+    store = Store()
+    register_shipped(store)
+    names = [v["name"] for v in variants(store, args.dataset)]
+    env = {"HF_HUB_OFFLINE": "1"}
+    variant = args.variant or (names[0] if names else "tiny")
+    if variant == "tiny":
+        env["SIDLENS_TINY_MODEL"] = "1"
+    out = {"variant": variant, "load_start": os.getloadavg()[0]}
+    with driver.serve(env) as (url, _, healthy_s), driver.chromium() as browser:
+        started = time.perf_counter()
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(url)
+        page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=300_000)
+        driver.idle(page, 300)
+        out.update(healthy_s=healthy_s, overview_s=healthy_s + time.perf_counter() - started)
+        if variant != (names[0] if names else "tiny"):  # the sidebar starts on the first listed variant
+            page.get_by_role("combobox", name="Active variant").click()
+            page.get_by_role("option", name=re.compile(rf"^{re.escape(variant)}\b")).click()
+            driver.idle(page)
+        driver.open_page(page, "History builder")
+        page.get_by_role("tab", name="Real user").click()
+        page.get_by_role("button", name="Use this user's history").click()
+        page.get_by_role("heading", name="Current history (20 items)").wait_for(timeout=60_000)
+        driver.open_page(page, "Reasoning")
+        out["cold_first_s"], out["cold_total_s"] = click_to_first_token(page)
+        out["warm_first_s"], out["warm_total_s"] = click_to_first_token(page)
+        out["page"] = page_metrics(page)
+    out["load_end"] = os.getloadavg()[0]
+    return out
+
+
+def report(r: dict) -> str:
+    p = r["page"]
+    model = "the tiny random model (no trained checkpoint was present)" if r["variant"] == "tiny" else \
+        f"variant `{r['variant']}`"
+    return (f"## App (bench/bench_app.py)\n\n`.venv/bin/python bench/bench_app.py` on "
+            f"{datetime.date.today().isoformat()}; {platform.machine()} CPU with {os.cpu_count()} cores (shared), "
+            f"Debian Chromium via Playwright, {model}, user 1's last 20 items. Load average "
+            f"{r['load_start']:.1f} at the start, {r['load_end']:.1f} at the end.\n\n"
+            "| measure | value |\n|---|---|\n"
+            f"| server start -> /_stcore/health | {r['healthy_s']:.1f} s |\n"
+            f"| server start -> Overview interactive | {r['overview_s']:.1f} s |\n"
+            f"| Recommend click -> first streamed text, model not yet loaded | {r['cold_first_s']:.1f} s |\n"
+            f"| Recommend click -> first streamed text, model cached (second click) | {r['warm_first_s']:.2f} s |\n"
+            f"| the page's figures for the second click: first token / tokens / tokens/s / beam search | "
+            f"{p.get('First token')} / {p.get('Tokens')} / {p.get('Tokens/s')} / {p.get('Beam search')} |\n"
+            f"| click -> top-10 shown, model cached | {r['warm_total_s']:.1f} s |\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="ml-100k", help="dataset whose app is measured")
+    parser.add_argument("--variant", help="variant to use (default: the first listed, else the tiny model)")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    text = report(run(args))
+    print(text)
+    if not args.no_write:
+        bench_decode.write_section(text, SECTION)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Variants: shipped checkpoints registered, baselines and unfinished runs left out; comparisons."""
+from __future__ import annotations
+
+import pytest
+
+from core import variants as V
+from core.errors import SidLensError
+from core.eval.results import save_results
+from core.llm.adapter import save_checkpoint
+from core.llm.tiny import tiny_model
+from core.sid.sidmap import SidMap
+from core.train import card
+
+
+def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
+    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    model, tokenizer = tiny_model()
+    sidmap = SidMap("ml-100k", "test", [2, 2, 2], {"1": (0, 0, 0), "2": (1, 1, 1)})
+    folder = save_checkpoint(model, tokenizer, sidmap, tmp_path / "checkpoints" / "sft", {"base_model": "tiny"})
+    card.write_run(folder, {"stage": "sft", "dataset": "ml-100k"})
+    card.add_metrics(folder, "test", {"hr@10": 0.25}, users=943, seconds=1.0)
+    (tmp_path / "checkpoints" / "broken").mkdir()
+    store.start_run("sasrec", dataset="ml-100k", stage="baseline", config={}, checkpoint="data/runs/sasrec/model.pt",
+                    status="done")
+    store.start_run("grpo", dataset="ml-100k", stage="grpo", config={}, checkpoint="x")  # still running
+    problems = V.register_shipped(store)
+    assert len(problems) == 1 and "broken" in problems[0]
+    assert [v["name"] for v in V.variants(store, "ml-100k")] == ["sft"]
+    assert V.variants(store, "other") == []
+    assert store.metrics("sft") == {"hr@10": 0.25}
+    again = V.register_shipped(store)  # registered once; the broken folder is reported again
+    assert len(again) == 1 and "broken" in again[0]
+
+
+def _results(store, run: str, tops: dict[str, list[str]]) -> None:
+    store.start_run(run, dataset="ml-100k", stage="baseline", config={}, status="done")
+    rows = [{"user_id": u, "target": "9", "topk": top, "rank": top.index("9") + 1 if "9" in top else None}
+            for u, top in tops.items()]
+    save_results(store, run, "test", rows, {"hr@1": sum(r["rank"] == 1 for r in rows) / len(rows), "mrr": 0.5},
+                 users=len(rows))
+
+
+def test_metrics_curves_and_disagreement(store):
+    _results(store, "a", {"1": ["9", "2"], "2": ["3", "4"], "3": ["5"]})
+    _results(store, "b", {"1": ["9", "7"], "2": ["4", "3"]})
+    store.log_steps("b", 1, {"loss": 2.0, "kl": 0.1})
+    assert V.runs_with_metrics(store, "ml-100k") == ["a", "b"] and V.runs_of(store, "ml-100k") == ["a", "b"]
+    table = V.metrics_table(store, ["a", "b"])
+    assert list(table[0]) == ["run", "stage", "parent", "hr@1", "mrr"] and table[0]["hr@1"] == pytest.approx(1 / 3)
+    assert {(r["key"], r["value"]) for r in V.curves(store, ["a", "b"])} == {("loss", 2.0), ("kl", 0.1)}
+    users = V.per_user(store, ["a", "b"])
+    assert list(users) == ["1", "2"]  # user 3 has no result for b
+    assert not V.disagree(users["1"]) and V.disagree(users["1"], depth=2) and V.disagree(users["2"])
+    with pytest.raises(SidLensError, match="at least one"):
+        V.per_user(store, [])
+    store.upsert("traces", {"id": "b/test/2", "run": "b", "split": "test", "user_id": "2", "reasoning": "r"})
+    assert V.trace_for(store, "b", "2")["reasoning"] == "r" and V.trace_for(store, "a", "2") is None
