@@ -85,19 +85,22 @@ class SFTSettings:
         return Path(self.output_dir) if self.output_dir else checkpoints_dir() / self.run
 
     def identity(self) -> dict:
-        """The settings that define the run (a resumed run must match them)."""
-        skip = {"restart", "threads", "max_minutes", "output_dir"}
+        """The settings that define the run (a resumed run must match them). The step budget may
+        change on resume: re-running with a larger --max-steps extends a run (the cosine schedule
+        is rebuilt for the new total and continues from the saved step)."""
+        skip = {"restart", "threads", "max_minutes", "output_dir", "max_steps"}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
 
-# quick: sized to ~45 min on the 2 shared CPU cores with one torch thread (two threads were several
-# times slower while other processes ran); the measured figures are in data/checkpoints/sft/run.json.
-# Recommendation task only, dense history loss, LoRA r=8 (adapter under 10 MB).
+# quick: 160 steps of 8 sequences, ~50 min on the 2 shared CPU cores with one torch thread (two
+# threads were several times slower while other processes ran); measured figures are in
+# data/checkpoints/sft/run.json. Recommendation task only with dense history loss (see
+# `_trainer_class`), LoRA r=8 (adapter ~5 MB).
 # full: the whole 50k corpus for 2 epochs (~6,250 steps of 16, ~12M tokens): days on this CPU,
 # well under an hour on one GPU (`accelerate launch`, bf16).
 PRESETS: dict[str, dict] = {
-    "quick": {"tasks": (1,), "max_examples": 4000, "max_steps": 80, "batch_size": 8, "learning_rate": 1e-3,
-              "warmup_steps": 5, "lora_r": 8, "lora_alpha": 16, "threads": 1, "max_minutes": 50.0,
+    "quick": {"tasks": (1,), "max_examples": 4000, "max_steps": 160, "batch_size": 8, "learning_rate": 1e-3,
+              "warmup_steps": 5, "lora_r": 8, "lora_alpha": 16, "threads": 1, "max_minutes": 55.0,
               "logging_steps": 2, "save_steps": 25},
     "full": {"tasks": (), "max_examples": 0, "max_steps": -1, "epochs": 2.0, "learning_rate": 5e-4,
              "warmup_steps": 100, "save_steps": 500, "logging_steps": 10},
@@ -213,6 +216,7 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     store = store or Store()
+    commit = git_commit()  # the code that trains, even if the tree moves on meanwhile
     dataset = load_dataset(settings.dataset)
     sidmap = load_sidmap(settings.dataset)
     records = load_records(settings, sidmap)
@@ -252,7 +256,7 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
               "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
               "loss_first": losses[0]["value"] if losses else None, "loss_last": losses[-1]["value"] if losses else None,
               "stopped_early": limit.stopped_early, "resumed_from": resume and relative_to_repo(resume),
-              "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": git_commit(),
+              "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": commit,
               "created": now()}
     card.write_run(out_dir, record)
     store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),

@@ -71,6 +71,8 @@ def test_interrupted_run_resumes(world):
     assert second["resumed_from"].endswith("checkpoint-1") and second["steps"] == 4
     steps = [r["step"] for r in store.rows("run_logs", "run = 'tiny' and key = 'loss'", order_by="step")]
     assert steps == [1, 2, 3, 4]  # the first process's log survives the resume
+    extended = train_sft(tiny_settings(world, max_steps=6, save_steps=100), store)  # a larger budget extends it
+    assert extended["resumed_from"].endswith("checkpoint-4") and extended["steps"] == 6
     with pytest.raises(SidLensError, match="other settings.*learning_rate"):
         train_sft(tiny_settings(world, max_steps=4, learning_rate=1e-3), store)
     fresh = train_sft(tiny_settings(world, max_steps=2, restart=True), store)
