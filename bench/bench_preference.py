@@ -8,7 +8,7 @@ adapter that `train dpo/sdpo` continues), with real ml-100k training prompts and
   loss, backward, AdamW step: seconds per step (median of --steps after one warm-up) and the ratio
   to K = 1 (what `core.train.preference_loop` pays per step);
 - reference: the same log-probs without gradients (what the precomputation pays per batch);
-- for K in --concat (default 1 and 3) the same policy step in TRL's DPOTrainer layout, each
+- for K in --concat (default 1) the same policy step in TRL's DPOTrainer layout, each
   response concatenated with its own copy of the prompt, to show what the shared prompt saves.
 SID tokens come from the real ml-100k SID map when it has been built, otherwise from a seeded
 random 32x32x32 map over the real items (same vocabulary growth, same response length). Speed
@@ -161,8 +161,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per step")
     parser.add_argument("--ks", type=lambda s: [int(x) for x in s.split(",")], default=[1, 3, 7],
                         help="numbers of negatives, comma-separated (default 1,3,7; the first is the baseline)")
-    parser.add_argument("--concat", type=lambda s: [int(x) for x in s.split(",") if x], default=[1, 3],
-                        help="K values also timed in TRL's concatenated layout (default 1,3; '' for none)")
+    parser.add_argument("--concat", type=lambda s: [int(x) for x in s.split(",") if x], default=[1],
+                        help="K values also timed in TRL's concatenated layout (default 1; '' for none; its "
+                             "full-vocabulary logits at every position need ~10 GB at K=3, batch 8)")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
     args = parser.parse_args()
     text = report(run(args))
