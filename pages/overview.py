@@ -9,7 +9,7 @@ st.title("Overview")
 name = state.dataset_name()
 
 with ui.guarded("Loading the dataset"):
-    from core.explore import dataset_summary
+    from core.summary import dataset_summary
 
     summary = dataset_summary(resources.dataset(name))
     cols = st.columns(5)

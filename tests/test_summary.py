@@ -1,6 +1,6 @@
 """Dataset summary on the real MovieLens-100k."""
 from core.data.registry import load_dataset
-from core.explore import dataset_summary
+from core.summary import dataset_summary
 
 
 def test_ml100k_summary():
