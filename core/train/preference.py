@@ -17,7 +17,7 @@ What happens:
    continues it, rather than merging SFT and putting a fresh LoRA on top: the result is an ordinary
    adapter on the base model (same size as SFT's, ~10 MB), which `load_checkpoint`, `eval` and the
    app load like any other variant without knowing its parent, and the first-step policy equals
-   the reference exactly (first loss = log(1 + K)).
+   the reference up to float rounding (first loss = log(1 + K)).
 4. Loop. Per step: the policy's log-probs of the K+1 responses (prompt run once), the S-DPO loss
    (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), AdamW on the LoRA and SID rows, cosine
    schedule with warm-up, gradient clipping at 1. Every step logs loss, chosen and rejected rewards,
