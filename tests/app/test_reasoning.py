@@ -39,3 +39,12 @@ def test_recommend_streams_ranks_flags_and_queues_the_trace(app, app_env):
     assert len(traces) == 1 and traces[0]["source"] == "app" and traces[0]["history"] == history
     assert len(traces[0]["topk"]) == 10 and set(traces[0]["flags"]) >= {"unknown_sid", "not_in_history"}
     assert traces[0]["prompt"].endswith("assistant\n") and traces[0]["user_id"] == "1"
+
+
+def test_a_model_that_fails_to_load_is_an_error_not_a_crash(app):
+    Store().start_run("broken", dataset="ml-100k", stage="sft", config={}, checkpoint="/nonexistent/ckpt", status="done")
+    at = _with_user_history(app)
+    at.sidebar.selectbox(key="variant").select("broken").run()
+    at.button(key="recommend").click().run()
+    assert not at.exception
+    assert any("no checkpoint at /nonexistent/ckpt" in e.value for e in at.error)
