@@ -63,8 +63,8 @@ def resume_point(run: str, settings: dict, restart: bool) -> str | None:
     last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
     if last and saved.exists():
         before = json.loads(saved.read_text())
-        if before != settings:
-            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+        changed = sorted(k for k in settings if before.get(k) != settings[k])  # keys no longer compared are ignored
+        if changed:
             raise SidLensError(f"run {run!r} has a checkpoint trained with other settings ({', '.join(changed)}): "
                                "pass --restart to start it again, or --run NAME for a new run")
     write_json(saved, settings)
