@@ -4,7 +4,11 @@ bench/bench_app.py, so both measure and check exactly the same thing.
 `serve` starts `streamlit run app/main.py` on a free 127.0.0.1 port and polls /_stcore/health;
 `chromium` launches Debian's Chromium through Playwright (never a downloaded browser); `idle`,
 `open_page` and `screenshot` wait for Streamlit to finish a run, navigate through the sidebar (so
-the session, and its history, survives) and capture the page.
+the session, and its history, survives) and capture the page; `tour` does what a user does on
+every page. Run as a script it takes the README's screenshots with the app's default data and
+first variant:
+
+    .venv/bin/python -m app.driver --out docs/screenshots
 """
 from __future__ import annotations
 
@@ -98,3 +102,67 @@ def screenshot(page, path: Path) -> None:
     page.evaluate("document.querySelector(\"[data-testid='stMain']\")?.scrollTo(0, 0)")
     page.wait_for_timeout(500)
     page.screenshot(path=str(path))
+
+
+def label(page, annotator: str, quality: int, fresh: bool = True) -> None:
+    """Give the current trace `quality` as `annotator` and wait until the page says it is saved."""
+    if fresh:
+        box = page.get_by_role("textbox", name="Annotator")
+        box.fill(annotator)
+        box.press("Enter")
+        idle(page)
+    enabled = page.locator("[data-testid='stRadioOption']:not([data-disabled='true'])")  # not a stale element
+    enabled.filter(has_text=str(quality)).click()
+    page.get_by_text(f"Saved: quality {quality}").wait_for(timeout=60_000)
+
+
+def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4) -> None:
+    """Every page in order, doing its main action, with a screenshot of each in `shots`: build a
+    history from a real user, recommend for it, send the trace to the queue, label it."""
+    page.goto(url)
+    page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=300_000)
+    idle(page, 300)
+    screenshot(page, shots / "overview.png")
+
+    open_page(page, "History builder")
+    page.get_by_role("tab", name="Real user").click()
+    page.get_by_role("button", name="Use this user's history").click()
+    page.get_by_role("heading", name="Current history (20 items)").wait_for(timeout=60_000)
+    idle(page)
+    screenshot(page, shots / "history.png")
+
+    open_page(page, "Reasoning")
+    page.get_by_role("button", name="Recommend").click()
+    page.get_by_text("▌").first.wait_for(timeout=600_000)  # the stream has started
+    page.get_by_role("heading", name="Top-10 (constrained beam search, history excluded)").wait_for(timeout=900_000)
+    idle(page, 600)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the beam tree
+    page.get_by_role("button", name="Send this trace to the labeling queue").click()
+    page.get_by_text("Queued as trace").wait_for(timeout=60_000)
+    screenshot(page, shots / "reasoning.png")
+
+    open_page(page, "Codebook space", timeout=600)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=600_000)
+    screenshot(page, shots / "codebook.png")
+
+    open_page(page, "Compare variants")
+    screenshot(page, shots / "compare.png")
+
+    open_page(page, "Label")
+    label(page, annotator, quality)
+    screenshot(page, shots / "label.png")
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Screenshots of every page, taken in Chromium.")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots", help="folder for the PNGs")
+    args = parser.parse_args()
+    with serve({"HF_HUB_OFFLINE": "1"}) as (url, _, _), chromium() as browser:
+        tour(browser.new_page(viewport={"width": 1400, "height": 1800}), url, args.out)
+    print(f"screenshots in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
