@@ -8,7 +8,7 @@ import pytest
 from core.data.amazon import AmazonConfig, clean_title, k_core, load_amazon
 from core.errors import SidLensError
 
-from amazon_samples import at, write_amazon
+from tests.data.amazon_samples import at, write_amazon
 
 
 def _sequences(dataset):

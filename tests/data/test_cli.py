@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from amazon_samples import write_amazon
+from tests.data.amazon_samples import write_amazon
 from core.cli import main
 
 

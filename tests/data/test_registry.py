@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from amazon_samples import write_amazon
+from tests.data.amazon_samples import write_amazon
 from core.data.registry import load_dataset, prepare_dataset
 from core.errors import SidLensError
 from core.paths import data_dir, dataset_dir
