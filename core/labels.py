@@ -61,12 +61,15 @@ def send_to_queue(store: Store, *, run: str, history: list[str], prompt: str, re
     return tid
 
 
+def trace_runs(store: Store) -> list[str]:
+    """Runs that have traces (evaluated variants, and variants used on the Reasoning page)."""
+    return [r[0] for r in store.db.execute("select distinct run from traces where run != '' order by run")]
+
+
 def queue(store: Store, runs: list[str] | None = None) -> list[dict]:
-    """Traces to label: those sent from the app first (newest first), then stored runs' traces."""
-    where, params = None, []
-    if runs:
-        where = f"run in ({', '.join('?' * len(runs))}) or source = 'app'"
-        params = list(runs)
+    """Traces of `runs` (all when None) to label: those sent from the app first, newest first, then
+    the stored traces of evaluations."""
+    where, params = (f"run in ({', '.join('?' * len(runs))})", list(runs)) if runs is not None else (None, [])
     rows = store.rows("traces", where, params, order_by="created desc, id")
     return sorted(rows, key=lambda r: r.get("source") != "app")
 

@@ -9,28 +9,30 @@ from core import labels as L
 st.title("Label")
 name = state.dataset_name()
 db = resources.store()
-INDEX = "label_index"
+CURRENT = "label_trace"  # the trace on screen, by id: new traces joining the queue do not move it
 
 annotator = st.text_input("Annotator", key=state.ANNOTATOR, placeholder="your name",
                           help="labels are kept per annotator, so two people can label the same traces")
-trace_runs = sorted({r["run"] for r in db.rows("traces") if r.get("run")})
-runs = st.multiselect("Runs", trace_runs, key="label_runs", placeholder="all runs",
-                      help="traces sent from the Reasoning page are always in the queue")
-queue = L.queue(db, runs or None)
+others = {r["name"] for r in db.rows("runs", "dataset != ?", [name])}
+here = [r for r in L.trace_runs(db) if r not in others]  # this dataset's runs, and the tiny test model
+runs = st.multiselect("Runs", here, key="label_runs", placeholder="all runs",
+                      help="traces sent from the Reasoning page carry the variant's name")
+queue = L.queue(db, runs or here)
 if not queue:
-    st.info("The queue is empty: send a trace from the Reasoning page, or evaluate a reasoning variant "
+    st.info("The queue is empty: send a trace from the Reasoning page, or evaluate a variant "
             "(its stored traces appear here).")
     st.stop()
 
 mine = {r["trace_id"]: r for r in L.labels(db, annotator.strip())} if annotator.strip() else {}
 done = sum(t["id"] in mine for t in queue)
 st.progress(done / len(queue), text=f"{done} of {len(queue)} traces labeled by {annotator.strip() or 'nobody yet'}")
-index = min(st.session_state.get(INDEX, 0), len(queue) - 1)
+ids = [t["id"] for t in queue]
+index = ids.index(st.session_state[CURRENT]) if st.session_state.get(CURRENT) in ids else 0
 trace = queue[index]
 
 
 def _go(target: int) -> None:
-    st.session_state[INDEX] = max(0, min(len(queue) - 1, target))
+    st.session_state[CURRENT] = ids[max(0, min(len(ids) - 1, target))]
 
 
 def _skip() -> None:

@@ -53,7 +53,8 @@ def test_queue_puts_app_traces_first_and_filters_runs(store):
                              "created": "2024-01-02"}])
     app = _trace(store, "dpo", "mine", "<a_1><b_1><c_1>")
     assert [t["id"] for t in L.queue(store)] == [app, "t2", "t1"]
-    assert [t["id"] for t in L.queue(store, ["sft"])] == [app, "t1"]
+    assert [t["id"] for t in L.queue(store, ["sft", "dpo"])] == [app, "t1"]
+    assert L.queue(store, []) == [] and L.trace_runs(store) == ["dpo", "grpo", "sft"]
 
 
 def test_kappa_and_exports(store):

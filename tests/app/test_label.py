@@ -35,6 +35,9 @@ def test_labels_are_saved_at_once_and_navigation_works(app, app_env):
     at.button(key="label_skip").click().run()
     second = L.queue(Store(app_env))[1]["id"]
     at.radio(key=f"quality:{second}:ann").set_value(2).run()
+    L.send_to_queue(Store(app_env), run="tiny", history=["1"], prompt="p", reasoning="newer", topk=[], flags={})
+    at.run()  # a trace sent meanwhile joins the front of the queue: the one on screen stays
+    assert at.radio(key=f"quality:{second}:ann").value == 2 and "of 4" in at.get("progress")[0].proto.text
     at.button(key="label_prev").click().run()
     assert at.radio(key=f"quality:{current}:ann").value == 4  # the saved label is shown again
     assert not at.exception
