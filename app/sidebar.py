@@ -29,11 +29,16 @@ def render() -> None:
             return
     with ui.guarded("Listing variants"):
         rows = resources.variants(name)
+        unfinished = [r["name"] for r in resources.store().rows("runs", "dataset = ? and status = 'running'", [name])]
+        if unfinished:
+            bar.info(f"Unfinished: {', '.join(unfinished)} (training now, or stopped: the same command resumes it). "
+                     "A run appears as a variant when it is done.")
         if not rows:
             bar.warning("No trained model found for this dataset: Reasoning and Compare need one. "
                         "Train it here, or run `python -m core train sft --preset quick`.")
-            pipeline.offer(name, train=True, label="Train the quick SFT model (about 45 min on 2 CPU cores)",
-                           key="pipeline_sft", where=bar)
+            if not unfinished:
+                pipeline.offer(name, train=True, label="Train the quick SFT model (about 45 min on 2 CPU cores)",
+                               key="pipeline_sft", where=bar)
             return
         stages = {r["name"]: r.get("stage") or "" for r in rows}
         bar.selectbox("Active variant", list(stages), key=state.VARIANT,

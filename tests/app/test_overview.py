@@ -30,3 +30,14 @@ def test_without_sids_the_sidebar_offers_the_pipeline(app, monkeypatch, tmp_path
     for page in ("history", "reasoning", "codebook", "compare", "label"):
         at.switch_page(f"../pages/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
+
+
+def test_without_a_trained_model_the_sidebar_offers_training(app, monkeypatch):
+    monkeypatch.delenv("SIDLENS_TINY_MODEL")
+    at = app("overview")
+    assert any("No trained model" in w.value for w in at.sidebar.warning)
+    assert at.sidebar.button(key="pipeline_sft").label.startswith("Train the quick SFT model")
+    Store().start_run("sft", dataset="ml-100k", stage="sft", config={})  # a training in progress
+    at.run()
+    assert any("Unfinished: sft" in i.value for i in at.sidebar.info)
+    assert not [b for b in at.sidebar.button if b.key == "pipeline_sft"]  # no second training
