@@ -18,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app import ui
 from core.errors import SidLensError
 from core.paths import dataset_dir
 from core.store import Store
@@ -120,7 +121,7 @@ def variants(name: str) -> list[dict]:
 
     db = store()
     for problem in register_shipped(db):
-        st.warning(f"skipped checkpoint {problem}")
+        st.warning(f"skipped checkpoint {ui.md(problem)}")
     rows = listed(db, name)
     if tiny_enabled():
         rows.append({"name": TINY, "stage": "random weights, for tests", "checkpoint": TINY, "dataset": name})

@@ -23,7 +23,7 @@ def render() -> None:
     name = state.dataset_name()
     with ui.guarded("Reading the SID map"):
         if resources.sidmap(name) is None:
-            bar.warning(f"{name} has no Semantic IDs yet: the pages need them.")
+            bar.warning(f"{ui.md(name)} has no Semantic IDs yet: the pages need them.")
             pipeline.offer(name, train=False, label="Prepare data and build SIDs (a few minutes)",
                            key="pipeline_sids", where=bar)
             return
@@ -31,8 +31,8 @@ def render() -> None:
         rows = resources.variants(name)
         unfinished = [r["name"] for r in resources.store().rows("runs", "dataset = ? and status = 'running'", [name])]
         if unfinished:
-            bar.info(f"Unfinished: {', '.join(unfinished)} (training now, or stopped: the same command resumes it). "
-                     "A run appears as a variant when it is done.")
+            bar.info(f"Unfinished: {ui.md(', '.join(unfinished))} (training now, or stopped: the same command "
+                     "resumes it). A run appears as a variant when it is done.")
         if not rows:
             bar.warning("No trained model found for this dataset: Reasoning and Compare need one. "
                         "Train it here, or run `python -m core train sft --preset quick`.")

@@ -76,9 +76,9 @@ def guarded(what: str) -> Iterator[None]:
     try:
         yield
     except SidLensError as exc:
-        st.error(f"{what}: {exc}")
+        st.error(f"{what}: {md(exc)}")
     except Exception as exc:  # the page keeps working; the message names the failure
-        st.error(f"{what} failed: {type(exc).__name__}: {exc}")
+        st.error(f"{what} failed: {type(exc).__name__}: {md(exc)}")
 
 
 def page_data(name: str, need_sids: bool = True):
@@ -89,9 +89,9 @@ def page_data(name: str, need_sids: bool = True):
     try:
         dataset, sidmap = resources.dataset(name), resources.sidmap(name)
     except Exception as exc:  # an unreadable dataset or SID map: nothing on the page can work
-        st.error(f"Loading {name} failed: {exc}")
+        st.error(f"Loading {md(name)} failed: {md(exc)}")
         st.stop()
     if need_sids and sidmap is None:
-        st.info(f"{name} has no SID map yet: build one with the button in the sidebar.")
+        st.info(f"{md(name)} has no SID map yet: build one with the button in the sidebar.")
         st.stop()
     return dataset, sidmap

@@ -19,8 +19,8 @@ split = st.selectbox("Split", splits, index=splits.index("test") if "test" in sp
                      help="test@N: the first N test users only")
 available = V.runs_with_metrics(db, name, split)
 if not available:
-    st.info(f"No run of {name} has metrics on {split} yet: evaluate one (`python -m core eval --run sft`) or run the "
-            "baselines (`python -m core baselines run`).")
+    st.info(f"No run of {ui.md(name)} has metrics on {ui.md(split)} yet: evaluate one "
+            "(`python -m core eval --run sft`) or run the baselines (`python -m core baselines run`).")
     st.stop()
 chosen = st.multiselect("Variants and baselines", available, default=available[:4], key="compare_runs")
 if not chosen:

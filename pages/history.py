@@ -90,7 +90,7 @@ with build:
         if st.button("Save", key="save_history", disabled=bool(reason), help=reason or "saved in the store"):
             with ui.guarded("Saving the history"):
                 H.save_history(db, save_name, name, state.history())
-                st.success(f"Saved {len(state.history())} items as {save_name.strip()!r}.")
+                st.success(f"Saved {len(state.history())} items as {ui.md(repr(save_name.strip()))}.")
         if reason:
             st.caption(f"Save is disabled: {reason}.")
 

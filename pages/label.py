@@ -45,8 +45,8 @@ nav = st.columns([1, 1, 1, 5])
 nav[0].button("Previous", key="label_prev", on_click=_go, args=(index - 1,), disabled=index == 0)
 nav[1].button("Next", key="label_next", on_click=_go, args=(index + 1,), disabled=index == len(queue) - 1)
 nav[2].button("Skip", key="label_skip", on_click=_skip, help="to the next trace you have not labeled")
-nav[3].caption(f"Trace {index + 1} of {len(queue)}: run {trace.get('run') or '?'}, "
-               f"{'sent from the app' if trace.get('source') == 'app' else 'user ' + str(trace.get('user_id'))}")
+nav[3].caption(f"Trace {index + 1} of {len(queue)}: run {ui.md(trace.get('run') or '?')}, "
+               f"{'sent from the app' if trace.get('source') == 'app' else 'user ' + ui.md(trace.get('user_id'))}")
 
 view, form = st.columns([3, 2], gap="large")
 with view:
@@ -72,7 +72,7 @@ with form:
                          st.session_state.get(f"note:{key}", ""))
             st.session_state["label_status"] = ("success", f"Saved: quality {quality} for trace {trace['id']}.")
         except Exception as exc:  # shown below the form; the page stays usable
-            st.session_state["label_status"] = ("error", f"Not saved: {exc}")
+            st.session_state["label_status"] = ("error", f"Not saved: {ui.md(exc)}")
 
     disabled = not annotator.strip()
     st.radio("Quality (1 = poor, 5 = excellent)", [1, 2, 3, 4, 5], horizontal=True, key=f"quality:{key}",

@@ -42,7 +42,8 @@ def test_recommend_streams_ranks_flags_and_queues_the_trace(app, app_env):
 
 
 def test_a_model_that_fails_to_load_is_an_error_not_a_crash(app):
-    Store().start_run("broken", dataset="ml-100k", stage="sft", config={}, checkpoint="/nonexistent/ckpt", status="done")
+    Store().start_run("broken", dataset="ml-100k", stage="sft", config={}, checkpoint="/nonexistent/ckpt",
+                      status="done")
     at = _with_user_history(app)
     at.sidebar.selectbox(key="variant").select("broken").run()
     at.button(key="recommend").click().run()

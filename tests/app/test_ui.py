@@ -42,3 +42,26 @@ def test_pages_never_import_torch_or_transformers(page):
     modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert not {m.split(".")[0] for m in modules} & {"torch", "transformers", "peft", "trl"}
+
+
+def _failing_page():
+    import streamlit as st
+
+    from app import ui
+    from core.errors import SidLensError
+
+    with ui.guarded("Loading"):
+        raise SidLensError("unknown item ![x](http://evil/x.png)")
+    with ui.guarded("Computing"):
+        raise ZeroDivisionError("division by zero")
+    st.write("still here")
+
+
+def test_guarded_shows_escaped_errors_and_the_page_goes_on():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_failing_page).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Loading: unknown item \\!\\[x\\]\\(http\\://evil/x\\.png\\)",
+                                           "Computing failed: ZeroDivisionError: division by zero"]
+    assert at.markdown[-1].value == "still here"
