@@ -128,7 +128,7 @@ def variants(name: str) -> list[dict]:
     return rows
 
 
-@st.cache_resource(show_spinner="Loading the model (once per checkpoint)...", max_entries=3)
+@st.cache_resource(show_spinner="Loading the model (once per checkpoint)...", max_entries=8)
 def _model(checkpoint: str, sid_hash: str, dataset_name: str):
     """(model, tokenizer, meta, trie) for one checkpoint and SID map."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

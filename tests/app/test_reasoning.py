@@ -49,3 +49,22 @@ def test_a_model_that_fails_to_load_is_an_error_not_a_crash(app):
     at.button(key="recommend").click().run()
     assert not at.exception
     assert any("no checkpoint at /nonexistent/ckpt" in e.value for e in at.error)
+
+
+def test_switching_pages_and_variants_keeps_the_model_loaded(app):
+    from app import resources
+    from core.sid.build import load_sidmap
+
+    Store().start_run("other", dataset="ml-100k", stage="sft", config={}, checkpoint="/nonexistent/ckpt",
+                      status="done")
+    at = _with_user_history(app)
+    at.slider(key="reasoning_max_tokens").set_value(8).run()
+    at.button(key="recommend").click().run()
+    loaded = resources._model("tiny", load_sidmap("ml-100k").hash, "ml-100k")  # the server's cached entry
+    at.sidebar.selectbox(key="variant").select("other").run()
+    at.switch_page("../pages/codebook.py").run()
+    at.switch_page("../pages/reasoning.py").run()
+    at.sidebar.selectbox(key="variant").select("tiny").run()
+    at.button(key="recommend").click().run()
+    assert not at.exception and not at.error
+    assert resources._model("tiny", load_sidmap("ml-100k").hash, "ml-100k") is loaded
