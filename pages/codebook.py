@@ -57,4 +57,5 @@ right.caption(f"Collision rate of the full SID before resolution {stats.get('col
               f"after {stats.get('collision_rate_after', 0):.1%}.")
 with ui.guarded("Codebook statistics"):
     levels = resources.codebook_stats(name)["levels"]
-    st.dataframe([{k: v for k, v in lv.items() if k != "items_per_code"} for lv in levels], hide_index=True)
+    st.dataframe([{k: v for k, v in lv.items() if k not in ("level", "items_per_code")} for lv in levels],
+                 hide_index=True)
