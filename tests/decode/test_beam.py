@@ -9,7 +9,7 @@ from core.decode.beam import MIN_SHARED_PREFIX, constrained_topk, hf_constrained
 from core.decode.inputs import shared_prefix_length, tokenize_prompts
 from core.decode.trie import SidTrie
 from core.errors import SidLensError
-from core.llm.backbone import default_model_dir, load_base
+from core.llm.backbone import load_base
 from core.llm.sid_tokens import add_sid_tokens
 
 
@@ -94,8 +94,8 @@ def test_fewer_items_than_k_and_bad_arguments(toy):
         constrained_topk(toy["model"], toy["tokenizer"], trie, [""])
 
 
-@pytest.mark.skipif(not (default_model_dir() / "config.json").is_file(), reason="converted SmolLM2 cache not built")
 def test_real_smollm2_matches_hf_generate(helpers):
+    """On the real embedded LM (load_base converts the GGUF once if the cache is missing)."""
     torch.manual_seed(0)
     model, tokenizer = load_base()
     sidmap = helpers.toy_sidmap(n_items=120, sizes=(8, 8, 8))
