@@ -68,6 +68,8 @@ def render(ckpt_dir) -> Path:
                 lines.append(f"| {key} | {_fmt(run[key])} |")
         lines += ["", "Settings:", "", "```json", json.dumps(run.get("settings", {}), indent=1, sort_keys=True), "```",
                   ""]
+        if run.get("notes"):  # free-text facts about how the run went, added by whoever ran it
+            lines += ["## Notes", ""] + [f"- {note}" for note in run["notes"]] + [""]
     if metrics:
         keys = [k for k in METRIC_ORDER if any(k in m for m in metrics.values())]
         lines += ["## Evaluation", "", "Leave-one-out, all items ranked by constrained beam search, history excluded. "
