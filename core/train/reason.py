@@ -11,10 +11,10 @@ think=True)`, no profile: the evaluation prompt) and the completion `<think>\\n{
 the SID follows `</think>` directly, where the evaluation's constrained search and the app continue.
 The teacher writes without the user's profile, since the prompt does not show it.
 
-Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss,
-padding-free batches) continued from the parent's adapter: `load_checkpoint(merge=False)` gives
-the SFT LoRA and SID rows trainable, so the result is again one small adapter on the base model
-that every loader understands; its `sidlens.json` records `"think": true`, which tells the
+Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss;
+padded rather than padding-free batches, see `padding_free`) continued from the parent's adapter:
+`load_checkpoint(merge=False)` gives the SFT LoRA and SID rows trainable, so the result is again
+one small adapter on the base model that every loader understands; its `sidlens.json` records `"think": true`, which tells the
 evaluation runner and the app to use the think-first prompt and to reason before searching.
 
 Differences from the paper (SID reasoning's activation step): the traces come from a metadata
@@ -85,7 +85,9 @@ class ReasonSettings(StageSettings):
     batch_size: int = field(default=8, metadata={"help": "sequences per device per step"})
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     max_length: int = field(default=1024, metadata={"help": "truncate longer sequences (padded batching only)"})
-    padding_free: bool = field(default=True, metadata={"help": "flatten each batch into one row, no padding"})
+    padding_free: bool = field(default=False, metadata={
+        "help": "flatten each batch into one row (off: on CPU, attention over one 2,700-token row kept ~8 GB "
+                "for the backward pass and was OOM-killed; padded rows of ~340 tokens need 8x less)"})
     seed: int = field(default=0, metadata={"help": "seed of the sampled users and the data order"})
     logging_steps: int = field(default=5, metadata={"help": "log loss / lr / tokens to the store every N steps"})
     save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
