@@ -40,6 +40,7 @@ def test_every_page_in_chromium(server):
     url, db, healthy_s, proc = server
     with driver.chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.set_default_timeout(180_000)  # a loaded 2-core machine can take long to navigate
         for old in SHOTS.glob("*.png"):
             old.unlink()
         started = time.perf_counter()
@@ -51,6 +52,7 @@ def test_every_page_in_chromium(server):
 
         # a second session labels the same trace while the first relabels; then the server is killed
         other = browser.new_context().new_page()
+        other.set_default_timeout(180_000)
         other.goto(url)
         other.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=120_000)
         driver.open_page(other, "Compare variants")
