@@ -89,7 +89,7 @@ class ReasonSettings(StageSettings):
         "help": "flatten each batch into one row (off: on CPU, attention over one 2,700-token row kept ~8 GB "
                 "for the backward pass and was OOM-killed; padded rows of ~340 tokens need 8x less)"})
     seed: int = field(default=0, metadata={"help": "seed of the sampled users and the data order"})
-    logging_steps: int = field(default=5, metadata={"help": "log loss / lr / tokens to the store every N steps"})
+    logging_steps: int = field(default=1, metadata={"help": "log loss / lr / tokens to the store every N steps"})
     save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
 
 
