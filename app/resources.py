@@ -128,10 +128,22 @@ def variants(name: str) -> list[dict]:
     return rows
 
 
+def _share_cores() -> None:
+    """Give the model half the CPU cores (at least one) unless OMP_NUM_THREADS says otherwise: the
+    browser and the Streamlit server run beside it. On 2 cores with the browser on the same machine
+    (bench/bench_app.py), one torch thread reached the first token in 0.6 s against 1.8 s with two;
+    while another job loaded the machine, 1.0 s against 7.6 s, and the beam search 1.5 s against 12 s."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+
+
 @st.cache_resource(show_spinner="Loading the model (once per checkpoint)...", max_entries=8)
 def _model(checkpoint: str, sid_hash: str, dataset_name: str):
     """(model, tokenizer, meta, trie) for one checkpoint and SID map."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _share_cores()
     from core.decode.trie import SidTrie
 
     smap = sidmap(dataset_name)

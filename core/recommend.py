@@ -23,7 +23,7 @@ from core.data.schema import Dataset
 from core.eval.traces import MAX_REASONING_TOKENS, THINK_END, close_reasoning
 from core.sid.sidmap import SidMap
 
-__all__ = ["MAX_REASONING_TOKENS", "prompt_for", "stream", "rank", "token_count"]
+__all__ = ["MAX_REASONING_TOKENS", "prompt_for", "stream", "rank", "token_count", "decode_rate"]
 
 
 def prompt_for(tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset, history: list[str],
@@ -58,3 +58,8 @@ def rank(model, tokenizer, trie, prompt: str, generated: str, history: list[str]
 def token_count(tokenizer, text: str) -> int:
     """Tokens in generated text (for tokens/s), counted by the model's own tokenizer."""
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def decode_rate(tokens: int, seconds: float, first_token_s: float) -> float:
+    """Tokens per second after the first token (the prefill is reported apart as time to first token)."""
+    return (tokens - 1) / (seconds - first_token_s) if tokens > 1 and seconds > first_token_s else 0.0

@@ -51,3 +51,8 @@ def test_stream_then_rank_excludes_the_history(setup):
     assert len(tree) == sidmap.levels and [len(n.codes) for n in tree[2]] == [3] * len(tree[2])
     unclosed, _ = recommend.rank(model, tokenizer, trie, prompt, "<think>likes old films", history)
     assert [r["item_id"] for r in unclosed] != [r["item_id"] for r in top]  # searched after the closed reasoning
+
+
+def test_decode_rate_leaves_out_the_prefill():
+    assert recommend.decode_rate(11, 3.0, 1.0) == 5.0
+    assert recommend.decode_rate(1, 3.0, 1.0) == 0.0 and recommend.decode_rate(5, 1.0, 1.0) == 0.0
