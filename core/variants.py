@@ -47,6 +47,15 @@ def runs_of(store: Store, dataset: str) -> list[str]:
     return [r["name"] for r in store.rows("runs", "dataset = ?", [dataset], order_by="name")]
 
 
+def splits(store: Store, dataset: str) -> list[str]:
+    """Splits with metrics for runs of `dataset`, the one most runs were evaluated on first ("test@100"
+    is the first 100 test users: quick evaluations of LM variants often stop there)."""
+    rows = store.db.execute("select metrics.split, count(distinct metrics.run) as n from metrics join runs on "
+                            "metrics.run = runs.name where runs.dataset = ? group by metrics.split "
+                            "order by n desc, metrics.split", [dataset])
+    return [r[0] for r in rows.fetchall()]
+
+
 def runs_with_metrics(store: Store, dataset: str, split: str = "test") -> list[str]:
     """Every run of `dataset` (variants and baselines) that has metrics on `split`."""
     rows = store.db.execute("select distinct runs.name from runs join metrics on metrics.run = runs.name "

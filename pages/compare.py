@@ -14,9 +14,9 @@ dataset, sidmap = ui.page_data(name, need_sids=False)
 with ui.guarded("Registering shipped checkpoints"):
     V.register_shipped(db)
 
-splits = [r[0] for r in db.db.execute("select distinct split from metrics order by split").fetchall()] or ["test"]
-split = st.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="compare_split",
-                     help="test@N: the first N test users only")
+splits = V.splits(db, name) or ["test"]
+split = st.selectbox("Split", splits, key="compare_split",
+                     help="the split most runs were evaluated on comes first; test@N: the first N test users only")
 available = V.runs_with_metrics(db, name, split)
 if not available:
     st.info(f"No run of {ui.md(name)} has metrics on {ui.md(split)} yet: evaluate one "

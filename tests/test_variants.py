@@ -45,6 +45,12 @@ def test_metrics_curves_and_disagreement(store):
     _results(store, "b", {"1": ["9", "7"], "2": ["4", "3"]})
     store.log_steps("b", 1, {"loss": 2.0, "kl": 0.1})
     assert V.runs_with_metrics(store, "ml-100k") == ["a", "b"] and V.runs_of(store, "ml-100k") == ["a", "b"]
+    store.record_metrics("b", "test@100", {"hr@1": 0.0}, users=100)
+    store.start_run("c", dataset="ml-100k", stage="sft", config={})
+    store.record_metrics("c", "test@100", {"hr@1": 0.0}, users=100)
+    assert V.splits(store, "ml-100k") == ["test", "test@100"]
+    store.record_metrics("a", "test@100", {"hr@1": 0.0}, users=100)
+    assert V.splits(store, "ml-100k") == ["test@100", "test"] and V.splits(store, "other") == []
     table = V.metrics_table(store, ["a", "b"])
     assert list(table[0]) == ["run", "stage", "parent", "hr@1", "mrr"] and table[0]["hr@1"] == pytest.approx(1 / 3)
     assert {(r["key"], r["value"]) for r in V.curves(store, ["a", "b"])} == {("loss", 2.0), ("kl", 0.1)}
