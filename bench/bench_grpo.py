@@ -154,8 +154,7 @@ def main() -> None:
     text = report(run(args))
     print(text)
     if not args.no_write:
-        bench_decode.SECTION = SECTION  # reuse its section writer for this script's own section
-        bench_decode.write_section(text)
+        bench_decode.write_section(text, SECTION)
 
 
 if __name__ == "__main__":

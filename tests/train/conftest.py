@@ -9,14 +9,9 @@ import torch
 
 from core.data.schema import Dataset, Interaction, Item
 from core.sid.sidmap import SidMap
+from tests.llm.conftest import offline  # noqa: F401  (autouse: no hub access, one thread)
 
 TOY = "amazon-toy"  # the registry accepts prepared datasets named amazon-*
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
