@@ -7,6 +7,10 @@ target's position carries no signal. A model scores every candidate (an LM by th
 the candidate's SID, a baseline by its item score) and HR@1 is the share of users whose target
 scores highest. Unlike the papers, which sample from the items of their own preprocessed
 datasets, we sample from every item of the dataset in sorted id order so the draw is reproducible.
+
+The prompted variant (LLaRA, S-DPO's evaluation) instead lists the candidates in the prompt and
+reads the item the model names in its answer: `prompted_metrics` gives HR@1 (the answer is the
+target) and LLaRA's ValidRatio (the answer names one of the listed candidates at all).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from core.data.split import Split
 from core.errors import SidLensError
 
 N_CANDIDATES = 20
+PROMPTED_KEY = f"cand{N_CANDIDATES}_prompted_hr@1"
+VALID_KEY = f"cand{N_CANDIDATES}_valid_ratio"
 
 
 def sample_candidates(split: Split, user_id: str, n: int = N_CANDIDATES, seed: int = 0,
@@ -65,3 +71,16 @@ def hr1_from_scores(candidate_lists: Sequence[Sequence[str]], score_lists: Seque
         return 0.0
     hits = sum(hit_at_1(c, s, t) for c, s, t in zip(candidate_lists, score_lists, targets))
     return hits / len(targets)
+
+
+def prompted_metrics(candidate_lists: Sequence[Sequence[str]], answers: Sequence[str | None],
+                     targets: Sequence[str]) -> dict[str, float]:
+    """{PROMPTED_KEY: share of answers naming the target, VALID_KEY: share naming one of their
+    user's candidates}; an answer is the item id the model named, None when it named no item."""
+    if not (len(candidate_lists) == len(answers) == len(targets)):
+        raise ValueError("candidate_lists, answers and targets must have the same length")
+    if not targets:
+        return {PROMPTED_KEY: 0.0, VALID_KEY: 0.0}
+    hits = sum(answer is not None and answer == target for answer, target in zip(answers, targets))
+    valid = sum(answer is not None and answer in cands for cands, answer in zip(candidate_lists, answers))
+    return {PROMPTED_KEY: hits / len(targets), VALID_KEY: valid / len(targets)}

@@ -1,6 +1,6 @@
 """The top-level `eval` command: evaluate an LM run on the leave-one-out split.
 
-    python -m core eval --run sft --split test [--users 100] [--json]
+    python -m core eval --run sft --split test [--users 100] [--prompted-candidates] [--json]
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def cmd_eval(args) -> int:
 
     result = evaluate(args.run, split=args.split, users=args.users, batch_size=args.batch_size, k=args.k,
                       beams=args.beams, exclude_history=not args.include_history, candidates=not args.no_candidates,
-                      progress=True)
+                      prompted=args.prompted_candidates, progress=True)
     if args.json:
         print_json(result)
     else:
@@ -37,5 +37,8 @@ def register(groups) -> None:
     parser.add_argument("--include-history", action="store_true",
                         help="let items the user already saw be recommended (default: excluded)")
     parser.add_argument("--no-candidates", action="store_true", help="skip the 20-candidate protocol")
+    parser.add_argument("--prompted-candidates", action="store_true",
+                        help="also list the 20 candidates in the prompt and ask for the SID of the one the user picks "
+                             "(cand20_prompted_hr@1, cand20_valid_ratio; a second prompt per user, twice as long)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON (progress bars go to stderr)")
     parser.set_defaults(func=cmd_eval)

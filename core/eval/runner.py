@@ -10,9 +10,15 @@ the corpus trains on, without profile) is scored three ways:
 - the 20-candidate protocol of S-DPO/LLaRA (`cand20_hr@1`): the target and 19 seeded never-seen
   items ranked by the likelihood of their SIDs.
 The last two share one prefill of each prompt (`core.eval.sid_likelihood`).
-The prompted "pick from the candidate list" variant with ValidRatio is not implemented: stage-1
-models are never trained on candidate-list prompts, so it would measure prompt following, not the
-SID ranking these metrics compare.
+With `prompted=True` (`--prompted-candidates`) the prompted "pick from the list" variant of S-DPO
+and LLaRA runs too: the same prompt with the user's same 20 candidates listed (SID and title,
+`core.llm.prompts.candidate_messages`), answered greedily in a few free tokens
+(`core.decode.unconstrained`); the item the answer names gives `cand20_prompted_hr@1` (it is the
+target) and `cand20_valid_ratio` (it is one of the 20, LLaRA's ValidRatio). It is opt-in: it costs
+a second prefill per user of a prompt about twice as long (~340 tokens on ml-100k against ~160),
+and stage-1 models are never trained on candidate-list prompts, so on them it mostly measures
+prompt following rather than the SID ranking the other metrics compare. Reasoning variants reason
+first here too; the answers are not stored in the traces.
 
 Reasoning variants (checkpoints saved with `"think": true`: reason, grpo) get the think-first prompt
 and first write their reasoning greedily; the search, the free generation and the candidate
@@ -67,23 +73,45 @@ def resolve_run(store: Store, run: str) -> dict:
     return row
 
 
-def _prompts(tokenizer, sidmap, dataset, examples, think: bool = False) -> list[str]:
-    from core.llm.prompts import recommendation_messages, render_prompt
+def _prompts(tokenizer, sidmap, dataset, examples, think: bool = False, candidate_lists=None) -> list[str]:
+    """Each example's rendered recommendation prompt, or with `candidate_lists` its pick-from-the-list prompt."""
+    from core.llm.prompts import candidate_messages, recommendation_messages, render_prompt
 
-    return [render_prompt(tokenizer, recommendation_messages(sidmap, dataset, ex.history, think=think)[0])
-            for ex in examples]
+    if candidate_lists is None:
+        messages = [recommendation_messages(sidmap, dataset, ex.history, think=think)[0] for ex in examples]
+    else:
+        messages = [candidate_messages(sidmap, dataset, ex.history, cands, think=think)[0]
+                    for ex, cands in zip(examples, candidate_lists, strict=True)]
+    return [render_prompt(tokenizer, m) for m in messages]
+
+
+def _prompted_picks(model, tokenizer, sidmap, dataset, examples, candidate_lists, think: bool, batch_size: int,
+                    progress: bool) -> list[str | None]:
+    """The item each user's greedy answer to the candidate-list prompt names (None: no item); a
+    reasoning variant answers after its own reasoning, as in the rest of the evaluation."""
+    from core.decode.unconstrained import generate_sids
+    from core.eval.traces import reasoned_prompts
+
+    prompts = _prompts(tokenizer, sidmap, dataset, examples, think=think, candidate_lists=candidate_lists)
+    if think:
+        prompts = reasoned_prompts(model, tokenizer, prompts, batch_size=batch_size, progress=progress)[0]
+    return [item for _, item in generate_sids(model, tokenizer, sidmap, prompts, batch_size=batch_size,
+                                              progress=progress)]
 
 
 def evaluate(run: str, split: str = "test", users: int | None = None, batch_size: int = 16, k: int = 10,
-             beams: int = 10, exclude_history: bool = True, candidates: bool = True, store: Store | None = None,
-             progress: bool = True) -> dict:
-    """Evaluate `run` on `split` and store the results; returns {"run", "users", metric: value, ...}."""
+             beams: int = 10, exclude_history: bool = True, candidates: bool = True, prompted: bool = False,
+             store: Store | None = None, progress: bool = True) -> dict:
+    """Evaluate `run` on `split` and store the results; returns {"run", "users", metric: value, ...}.
+
+    `candidates` scores the 20 candidates by SID likelihood; `prompted` also asks the model to pick
+    from the listed candidates (a second, longer prompt per user)."""
     from core.data.registry import load_dataset
     from core.data.split import Split
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import answer_item, invalid_rate
-    from core.eval.candidates import hr1_from_scores, sample_candidates
+    from core.eval.candidates import hr1_from_scores, prompted_metrics, sample_candidates
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
     from core.eval.sid_likelihood import candidates_and_greedy
@@ -121,12 +149,19 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
         ranked = [r.item_id for r in rec]
         per_user.append(user_result(ex.user_id, ex.target, ranked, rank_of(ex.target, ranked)))
     metrics = hit_ndcg([r["rank"] for r in per_user])
-    lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples] if candidates else None
-    scores, answers = candidates_and_greedy(model, tokenizer, trie, prompts, lists, batch_size=batch_size,
-                                            progress=progress)
+    lists = None
+    if candidates or prompted:
+        lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples]
+    scores, answers = candidates_and_greedy(model, tokenizer, trie, prompts, lists if candidates else None,
+                                            batch_size=batch_size, progress=progress)
     metrics["invalid_rate"] = invalid_rate([(text, answer_item(sidmap, text)) for text in answers])
+    targets = [ex.target for ex in examples]
     if candidates:
-        metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, [ex.target for ex in examples])
+        metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, targets)
+    if prompted:
+        picks = _prompted_picks(model, tokenizer, sidmap, dataset, examples, lists, is_reasoning(meta), batch_size,
+                                progress)
+        metrics.update(prompted_metrics(lists, picks, targets))
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
                         folder=resolve_repo_path(row["checkpoint"]))
     if reasonings is not None:  # a direct answer has no reasoning to flag
@@ -134,8 +169,8 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"
     seconds = time.perf_counter() - started
     settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,
-                "candidates": candidates, "batch_size": batch_size, "git_commit": git_commit(), "seconds": round(seconds, 1),
-                "updated": now()}
+                "candidates": candidates, "prompted": prompted, "batch_size": batch_size, "git_commit": git_commit(),
+                "seconds": round(seconds, 1), "updated": now()}
     save_results(store, run, split_key, per_user, metrics, len(examples))
     config = row["config"] if isinstance(row.get("config"), dict) else {}
     store.upsert("runs", {"name": run, "config": {**config, "evals": {**config.get("evals", {}), split_key: settings}},

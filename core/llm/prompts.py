@@ -14,6 +14,10 @@ CLI can print it and the app can show it next to the prompt.
 Differences from the papers: MiniOneRec/LC-Rec write histories as comma-separated SIDs with many
 instruction phrasings; here the recommendation prompt is one fixed wording (the alignment corpus
 adds other phrasings for the other tasks) so that evaluation matches training exactly.
+
+`candidate_messages` is the same prompt with a list of candidate items (SID and title) appended
+and an instruction to pick one: the prompted variant of the 20-candidate protocol (S-DPO, LLaRA),
+which `python -m core eval --prompted-candidates` scores.
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ SYSTEM_PROMPT = (
 PREDICT_INSTRUCTION = "Predict the Semantic ID of the next {noun} the user will interact with."
 THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
                      "the next {noun} the user will interact with.")
+PICK_INSTRUCTION = "Answer with the Semantic ID of the one candidate {noun} the user will interact with next."
+PICK_THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
+                          "the one candidate {noun} the user will interact with next.")
 
 
 def item_noun(dataset: Dataset | None) -> str:
@@ -79,6 +86,35 @@ def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Se
     Histories longer than `window` keep their last `window` items (a note says so); empty histories
     and unknown item ids raise SidLensError.
     """
+    instruction = THINK_INSTRUCTION if think else PREDICT_INSTRUCTION
+    return _messages(sidmap, dataset, history, profile, window, with_titles,
+                     instruction.format(noun=item_noun(dataset)))
+
+
+def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str], candidates: Sequence[str],
+                       window: int = DEFAULT_WINDOW, think: bool = False) -> tuple[list[dict], list[str]]:
+    """(chat messages asking which of `candidates` the user picks next, notes): the prompted
+    "pick from the list" variant of the 20-candidate protocol (S-DPO, LLaRA).
+
+    The system turn and the history are those of `recommendation_messages` (so the model sees the
+    wording it was trained on); after the history come the candidates in the given order, one line
+    each, its SID then its title, and the instruction to answer with the chosen candidate's SID.
+    The titles are there because the papers' prompts list candidates by title: a model that has
+    aligned SIDs with titles can use either. `think=True` asks to reason in `<think>...</think>` first.
+    """
+    unknown = [str(c) for c in candidates if str(c) not in sidmap.codes]
+    if not candidates or unknown:
+        raise SidLensError(f"a candidate list needs at least one item, each with a SID in {sidmap.dataset} "
+                           f"(unknown: {', '.join(unknown[:5]) or 'none'})")
+    noun = item_noun(dataset)
+    tail = (f"Candidate {noun}s:\n{history_block(sidmap, dataset, candidates, with_titles=True)}\n"
+            + (PICK_THINK_INSTRUCTION if think else PICK_INSTRUCTION).format(noun=noun))
+    return _messages(sidmap, dataset, history, None, window, False, tail)
+
+
+def _messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str], profile: str | None, window: int,
+              with_titles: bool, tail: str) -> tuple[list[dict], list[str]]:
+    """System turn, then a user turn of profile, history (last `window` items) and `tail`."""
     history = check_history(sidmap, history)
     notes = []
     if len(history) > window:
@@ -89,10 +125,9 @@ def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Se
     if profile:
         user += f"User profile: {profile}.\n"
     user += (f"The user interacted with these {noun}s, oldest first:\n"
-             f"{history_block(sidmap, dataset, history, with_titles)}\n"
-             + (THINK_INSTRUCTION if think else PREDICT_INSTRUCTION).format(noun=noun))
+             f"{history_block(sidmap, dataset, history, with_titles)}\n")
     messages = [{"role": "system", "content": SYSTEM_PROMPT.format(noun=noun)},
-                {"role": "user", "content": user}]
+                {"role": "user", "content": user + tail}]
     return messages, notes
 
 

@@ -3,7 +3,8 @@ import pytest
 from core.data.schema import Dataset, Interaction, Item
 from core.data.split import Split
 from core.errors import SidLensError
-from core.eval.candidates import hit_at_1, hr1_from_scores, sample_candidates
+from core.eval.candidates import (PROMPTED_KEY, VALID_KEY, hit_at_1, hr1_from_scores, prompted_metrics,
+                                   sample_candidates)
 
 
 def test_twenty_distinct_unseen_candidates_with_the_target(ml100k_split):
@@ -51,3 +52,18 @@ def test_hr1_counts_strict_wins_and_ties_as_misses():
     assert hr1_from_scores([], [], []) == 0.0
     with pytest.raises(ValueError):
         hit_at_1(["a"], [1.0], "z")
+
+
+def test_prompted_metrics_count_target_answers_and_answers_from_the_list():
+    lists = [["a", "b", "c"], ["a", "b", "c"], ["d", "e", "f"], ["d", "e", "f"], ["g", "h", "i"]]
+    answers = ["b",   # the target
+               "c",   # another candidate: valid, a miss
+               "a",   # a real item but not one of this user's candidates: invalid
+               None,  # no item named
+               "g"]   # the target
+    metrics = prompted_metrics(lists, answers, ["b", "b", "e", "e", "g"])
+    assert metrics == {PROMPTED_KEY: pytest.approx(2 / 5), VALID_KEY: pytest.approx(3 / 5)}
+    assert (PROMPTED_KEY, VALID_KEY) == ("cand20_prompted_hr@1", "cand20_valid_ratio")
+    assert prompted_metrics([], [], []) == {PROMPTED_KEY: 0.0, VALID_KEY: 0.0}
+    with pytest.raises(ValueError):
+        prompted_metrics([["a"]], [], ["a"])

@@ -114,3 +114,47 @@ def test_unknown_run_is_one_line_error(checkpoint, capsys):
         evaluate("nope", progress=False)
     assert main(["eval", "--run", "nope", "--json"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown run 'nope'")
+
+
+def test_prompted_candidates_are_listed_answered_and_stored(checkpoint, monkeypatch, capsys):
+    """`eval --prompted-candidates`: each user's prompt lists their 20 seeded candidates (SID and title),
+    the item the answer names is scored against them, and both metrics reach the store and metrics.json.
+    Generation runs for real; its answers are then replaced by known ones so the metrics are predictable."""
+    import core.decode.unconstrained as unconstrained
+    from core.data.registry import load_dataset
+    from core.data.split import Split
+    from core.eval.candidates import sample_candidates
+    from core.sid.build import load_sidmap
+
+    dataset, sidmap = load_dataset("ml-100k"), load_sidmap("ml-100k")
+    split = Split(dataset)
+    examples = split.examples("test")[:6]
+    lists = [sample_candidates(split, ex.user_id) for ex in examples]
+    real_generate, seen = unconstrained.generate_sids, []
+
+    def generate(model, tokenizer, sidmap, prompts, **kwargs):
+        outputs = real_generate(model, tokenizer, sidmap, prompts, **kwargs)
+        assert len(outputs) == len(prompts)
+        seen.extend(prompts)
+        picks = []
+        for i, (ex, cands) in enumerate(zip(examples, lists)):
+            other = next(c for c in cands if c != ex.target)
+            text = [sidmap.sid_text(ex.target), sidmap.sid_text(other), "<a_0> no item"][i % 3]
+            picks.append((text, unconstrained.answer_item(sidmap, text)))
+        return picks
+
+    monkeypatch.setattr(unconstrained, "generate_sids", generate)
+    assert main(["eval", "--run", "tiny", "--users", "6", "--batch-size", "3", "--prompted-candidates",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(seen) == 6
+    for prompt, ex, cands in zip(seen, examples, lists):
+        assert all(f"{sidmap.sid_text(c)} {dataset.items[c].title}" in prompt for c in cands)
+        assert sidmap.sid_text(ex.history[-1]) in prompt
+    assert result["cand20_prompted_hr@1"] == pytest.approx(2 / 6)
+    assert result["cand20_valid_ratio"] == pytest.approx(4 / 6)
+    stored = Store().metrics("tiny", "test@6")
+    on_disk = json.loads((checkpoint / "metrics.json").read_text())["test@6"]
+    for key in ("cand20_prompted_hr@1", "cand20_valid_ratio", "cand20_hr@1"):
+        assert stored[key] == pytest.approx(result[key]) and on_disk[key] == pytest.approx(result[key])
+    assert Store().run("tiny")["config"]["evals"]["test@6"]["prompted"] is True

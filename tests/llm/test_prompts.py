@@ -2,7 +2,7 @@ import pytest
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.llm.prompts import history_block, recommendation_messages, render_prompt
+from core.llm.prompts import candidate_messages, history_block, recommendation_messages, render_prompt
 from core.llm.tiny import tiny_model
 
 
@@ -50,3 +50,31 @@ def test_think_variant_only_changes_the_instruction(toy_sidmap, toy_dataset):
     assert "<think></think>" in think[1]["content"] and "<think>" not in plain[1]["content"]
     assert think[0] == plain[0]
     assert think[1]["content"].split("\n")[:3] == plain[1]["content"].split("\n")[:3]
+
+
+def test_candidate_prompt_lists_every_candidate_after_the_canonical_history(toy_sidmap, toy_dataset):
+    candidates = [str(i) for i in (21, 4, 38, 0, 13, 30, 7, 25, 11, 36, 2, 19, 33, 8, 27, 15, 39, 5, 22, 31)]
+    plain, _ = recommendation_messages(toy_sidmap, toy_dataset, ["3", "17"])
+    messages, notes = candidate_messages(toy_sidmap, toy_dataset, ["3", "17"], candidates)
+    assert notes == [] and messages[0] == plain[0]
+    user = messages[1]["content"]
+    history_part = plain[1]["content"].rsplit("\n", 1)[0]  # the canonical prompt up to its instruction
+    assert user.startswith(history_part + "\nCandidate movies:\n")
+    listed = user.split("Candidate movies:\n", 1)[1].split("\n")
+    assert listed[:20] == [f"{toy_sidmap.sid_text(c)} Film {c} (1995)" for c in candidates]  # all 20, in order
+    assert listed[20] == "Answer with the Semantic ID of the one candidate movie the user will interact with next."
+    assert len(listed) == 21
+    think, _ = candidate_messages(toy_sidmap, toy_dataset, ["3", "17"], candidates, think=True)
+    assert "<think></think>" in think[1]["content"] and think[1]["content"].split("\n")[:-1] == user.split("\n")[:-1]
+    _, tokenizer = tiny_model()
+    prompt = render_prompt(tokenizer, messages)
+    assert prompt.endswith("<|im_start|>assistant\n") and all(toy_sidmap.sid_text(c) in prompt for c in candidates)
+
+
+def test_candidate_prompt_rejects_bad_candidate_lists(toy_sidmap, toy_dataset):
+    with pytest.raises(SidLensError, match=r"candidate list .*unknown: 999"):
+        candidate_messages(toy_sidmap, toy_dataset, ["3"], ["1", "999"])
+    with pytest.raises(SidLensError, match="candidate list"):
+        candidate_messages(toy_sidmap, toy_dataset, ["3"], [])
+    with pytest.raises(SidLensError, match="empty history"):
+        candidate_messages(toy_sidmap, toy_dataset, [], ["1"])
