@@ -17,6 +17,11 @@ over every level (perplexities 29.1 / 29.9 / 31.2 of 32, against RQ-KMeans' 28.6
 residual k-means piles the deep levels onto a few codes) and had a lower collision rate (7.9% vs
 13.0%) at a similar reconstruction error (0.337 vs 0.329). It costs ~10 s of CPU training (45 s
 on a loaded 2-core machine) where RQ-KMeans needs a few seconds.
+
+The tokenizers, the embedder and the statistics (torch, scikit-learn, scipy) are imported inside
+the functions that build a map, so reading a map (`load_sidmap`, the app's first page) does not pay
+their import time: `import core.sid.build` took 2.4 s with them and 0.4 s without (`python -X
+importtime`, on the loaded 2-core machine).
 """
 from __future__ import annotations
 
@@ -28,13 +33,7 @@ from core.data.schema import Dataset
 from core.errors import SidLensError
 from core.atomic import write_text
 from core.paths import REPO_ROOT, dataset_dir
-from core.sid.collisions import METHODS as COLLISION_METHODS
-from core.sid.collisions import resolve
-from core.sid.embed import item_embeddings
-from core.sid.rqkmeans import RQKMeans, RQKMeansConfig
-from core.sid.rqvae import RQVAE, RQVAEConfig
 from core.sid.sidmap import LEVEL_LETTERS, SidMap
-from core.sid.stats import codebook_stats
 from core.store import Store, now
 
 METHODS = ("rqvae", "rqkmeans")
@@ -59,6 +58,9 @@ def default_codebook_size(n_items: int) -> int:
 
 def tokenizer_config(method: str, levels: int, codebook_size: int, seed: int, options: dict | None = None):
     """The config of `method`'s tokenizer; `options` override other config fields (e.g. epochs)."""
+    from core.sid.rqkmeans import RQKMeansConfig
+    from core.sid.rqvae import RQVAEConfig
+
     if method not in METHODS:
         raise SidLensError(f"unknown SID method {method!r} (choose from {', '.join(METHODS)})")
     config_cls = RQVAEConfig if method == "rqvae" else RQKMeansConfig
@@ -76,6 +78,13 @@ def build_sids(dataset_name: str, method: str = DEFAULT_METHOD, levels: int = 3,
     `codebook_size` defaults to `default_codebook_size(items)`; `lm` is the LM of encoder="lm" (see
     `item_embeddings`); `dataset` skips loading it by name; `options` are extra tokenizer config fields.
     """
+    from core.sid.collisions import METHODS as COLLISION_METHODS
+    from core.sid.collisions import resolve
+    from core.sid.embed import item_embeddings
+    from core.sid.rqkmeans import RQKMeans
+    from core.sid.rqvae import RQVAE
+    from core.sid.stats import codebook_stats
+
     if not 1 <= levels < len(LEVEL_LETTERS):
         raise SidLensError(f"levels must be between 1 and {len(LEVEL_LETTERS) - 1}, not {levels}")
     if collisions not in COLLISION_METHODS:
