@@ -10,8 +10,14 @@ and its output vector; an untied output matrix gets the same treatment from its 
   sub-tokens of the texts of all items whose SID has code 12 at level a. RQ codes cluster items by
   the embedding of that same text, so this gives each code a prior meaning ("mostly 1990s comedies")
   that the model can already read, and, as an output vector, similar logits to those words.
-  Averaging over many items shrinks the row norm; rows are rescaled to the vocabulary's mean norm
-  so new tokens are neither drowned out nor dominant.
+  Averaging over many items leaves every such mean close to the average word (pairwise cosine
+  0.97-0.995 between the codes of a level on ml-100k, against 0.44 between random vocabulary rows):
+  the model could not tell `<a_3>` from `<a_17>` (nor level a from level c), and after 160 LoRA steps
+  the next-code loss at levels b and c was still uniform. So each row also gets a seeded sample of
+  N(0, vocabulary covariance), the spread of a real word around the mean (pairwise cosine then
+  ~0.6), and is rescaled to the vocabulary's mean norm so new tokens are neither drowned out nor
+  dominant. Same 40 steps (lr 5e-3) from the two inits, 60 test users, NLL of the target per level:
+  means only 3.37 / 3.31 / 3.49, with the spread 3.42 / 3.20 / 3.50, training loss 3.19 vs 3.13.
 - without texts, or for a code no item uses: transformers' mean resizing (a sample from a normal with
   the old rows' mean and covariance), which keeps the first-step logits of the new tokens near the
   vocabulary average instead of random.
@@ -94,9 +100,20 @@ def _init_from_texts(weight: torch.Tensor, tokenizer, sidmap: SidMap, item_texts
     item_means = {i: old[[t for t in sub if t < known]].mean(dim=0)
                   for i, sub in zip(item_ids, encoded) if any(t < known for t in sub)}
     vocab = tokenizer.get_vocab()
-    for (level, code), items in members.items():
+    spread = _word_spread(old, len(members))
+    for n, ((level, code), items) in enumerate(sorted(members.items())):
         row = vocab[token(level, code)]
         vecs = [item_means[i] for i in items if i in item_means]
         if row in fresh_ids and vecs:
             mean = torch.stack(vecs).mean(dim=0)
-            weight[row] = (mean * target_norm / mean.norm().clamp_min(1e-8)).to(weight.dtype)
+            mixed = mean * target_norm / mean.norm().clamp_min(1e-8) + spread[n]
+            weight[row] = (mixed * target_norm / mixed.norm().clamp_min(1e-8)).to(weight.dtype)
+
+
+def _word_spread(old: torch.Tensor, count: int, seed: int = 0) -> torch.Tensor:
+    """`count` seeded samples of N(0, covariance of the vocabulary rows): how far a word lies from the mean."""
+    centered = old - old.mean(dim=0)
+    cov = centered.T @ centered / (len(old) - 1)
+    chol = torch.linalg.cholesky(cov + 1e-6 * torch.eye(cov.shape[0]))
+    z = torch.randn(count, cov.shape[0], generator=torch.Generator().manual_seed(seed))
+    return z @ chol.T

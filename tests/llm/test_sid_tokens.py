@@ -47,18 +47,30 @@ def test_sid_token_ids_per_level(toy_sidmap):
 
 
 def test_title_initialisation_points_rows_at_their_items_words(toy_sidmap):
-    """<a_k> starts near the words of the items with code k at level a, at the vocabulary's norm."""
+    """<a_k> starts nearest the words of the items with code k at level a, at the vocabulary's norm,
+    yet the rows of a level stay distinct (a seeded word-like spread) and the text-initialised rows are reproducible."""
     model, tokenizer = tiny_model()
     words = ["comedy", "horror", "western", "romance", "science", "musical", "war", "crime"]
     texts = {item: f"{words[codes[0]]} film" for item, codes in toy_sidmap.codes.items()}
     add_sid_tokens(model, tokenizer, toy_sidmap, item_texts=texts)
     emb = model.get_input_embeddings().weight.detach()
     vocab_norm = emb[: len(tokenizer) - 20].norm(dim=1).mean()
-    for code, word in enumerate(words):
-        expected = emb[tokenizer(f"{word} film", add_special_tokens=False).input_ids].mean(dim=0)
-        row = emb[tokenizer.convert_tokens_to_ids(f"<a_{code}>")]
-        assert torch.cosine_similarity(row, expected, dim=0) > 0.999
-        assert row.norm() == pytest.approx(vocab_norm.item(), rel=1e-4)
+    expected = torch.stack([emb[tokenizer(f"{w} film", add_special_tokens=False).input_ids].mean(dim=0) for w in words])
+    rows = emb[tokenizer.convert_tokens_to_ids([f"<a_{code}>" for code in range(len(words))])]
+    similarity = torch.nn.functional.normalize(rows, dim=1) @ torch.nn.functional.normalize(expected, dim=1).T
+    assert similarity.argmax(dim=1).tolist() == list(range(len(words)))
+    assert rows.norm(dim=1) == pytest.approx([vocab_norm.item()] * len(words), rel=1e-4)
+
+    def mean_pairwise_cosine(x):
+        unit = torch.nn.functional.normalize(x, dim=1)
+        return ((unit @ unit.T).sum() - len(x)) / (len(x) * (len(x) - 1))
+
+    assert mean_pairwise_cosine(rows) < mean_pairwise_cosine(expected) - 0.1
+    again, tokenizer2 = tiny_model()
+    add_sid_tokens(again, tokenizer2, toy_sidmap, item_texts=texts)
+    rows_again = again.get_input_embeddings().weight.detach()[tokenizer2.convert_tokens_to_ids(
+        [f"<a_{code}>" for code in range(len(words))])]
+    assert torch.equal(rows_again, rows)
 
 
 def test_spare_embedding_rows_are_reused_and_initialised(toy_sidmap):
@@ -82,4 +94,6 @@ def test_untied_output_rows_get_the_same_initialisation(toy_sidmap):
     sub = tokenizer("comedy film", add_special_tokens=False).input_ids
     for weight in (model.get_input_embeddings().weight, model.get_output_embeddings().weight):
         expected = weight[sub].mean(dim=0).detach()
-        assert torch.cosine_similarity(weight[ids[0]].detach(), expected, dim=0) > 0.999
+        others = weight[: len(tokenizer) - len(ids)].detach()
+        closeness = torch.cosine_similarity(weight[ids[0]].detach(), expected, dim=0)
+        assert closeness > torch.cosine_similarity(others, weight[ids[0]].detach()[None], dim=1).median() + 0.2
