@@ -113,13 +113,18 @@ def _search_batch(model, trie: SidTrie, start: tuple, exclusions: list, num_beam
 
 def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int = 10, num_beams: int | None = None,
                      exclude: list[set[str]] | None = None, batch_size: int = 8, return_tree: bool = False,
-                     progress: bool | None = None):
+                     progress: bool | None = None, after_prefill=None):
     """Top-`k` distinct real items per prompt, best first, as `Recommendation`s.
 
     `exclude[u]` are item ids user u may not be recommended (pass their history; None = nothing
     excluded). Fewer than `k` come back only when fewer than `k` items remain. With
     `return_tree=True` returns `(results, trees)` where `trees[u][level]` lists the `BeamNode`s
     kept at that level, for drawing the beam over the SID levels.
+
+    `after_prefill(start, (logp, cache, attention, last_positions))` is called with each batch's
+    prefilled prompts (users `start`..) before the search extends the cache, so other measurements
+    from the same prompts need no second prefill (the evaluation's greedy answer and candidate
+    likelihoods); it must copy the cache before extending it.
     """
     num_beams = check_request(trie, prompts, k, num_beams, exclude)
     device, pad = model_device(model), pad_token_id(tokenizer)
@@ -134,8 +139,10 @@ def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int
     for start in batch_starts(len(prompts), batch_size, "constrained top-k", progress):
         chunk = rows[start:start + batch_size]
         exclusions = [trie.exclusion(exclude[start + i] if exclude else None) for i in range(len(chunk))]
-        beams, tree = _search_batch(model, trie, _prefill(model, chunk, prefix, pad, device), exclusions,
-                                    num_beams, pad)
+        prefilled = _prefill(model, chunk, prefix, pad, device)
+        if after_prefill is not None:
+            after_prefill(start, prefilled)
+        beams, tree = _search_batch(model, trie, prefilled, exclusions, num_beams, pad)
         for user_beams in beams:
             recs = []
             for path, score, lps in user_beams[:k]:

@@ -9,7 +9,7 @@ the corpus trains on, without profile) is scored three ways:
   name no real item (how well the model writes the SID language when nothing forces it);
 - the 20-candidate protocol of S-DPO/LLaRA (`cand20_hr@1`): the target and 19 seeded never-seen
   items ranked by the likelihood of their SIDs.
-The last two share one prefill of each prompt (`core.eval.sid_likelihood`).
+All three share one prefill of each prompt (`core.eval.sid_likelihood`).
 With `prompted=True` (`--prompted-candidates`) the prompted "pick from the list" variant of S-DPO
 and LLaRA runs too: the same prompt with the user's same 20 candidates listed (SID and title,
 `core.llm.prompts.candidate_messages`), answered greedily in a few free tokens
@@ -108,13 +108,12 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from the listed candidates (a second, longer prompt per user)."""
     from core.data.registry import load_dataset
     from core.data.split import Split
-    from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import answer_item, invalid_rate
     from core.eval.candidates import hr1_from_scores, prompted_metrics, sample_candidates
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
-    from core.eval.sid_likelihood import candidates_and_greedy
+    from core.eval.sid_likelihood import rank_answer_and_score
     from core.eval.traces import is_reasoning, reasoned_prompts, save_traces
     from core.llm.adapter import load_checkpoint
     from core.sid.build import load_sidmap
@@ -142,18 +141,17 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
         prompts, reasonings, closed = reasoned_prompts(model, tokenizer, shown, batch_size=batch_size, progress=progress)
     trie = SidTrie(sidmap, tokenizer)
     exclude = [data_split.seen_before(ex.user_id, split) for ex in examples] if exclude_history else None
-    recs = constrained_topk(model, tokenizer, trie, prompts, k=k, num_beams=beams, exclude=exclude,
-                            batch_size=batch_size, progress=progress)
+    lists = None
+    if candidates or prompted:
+        lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples]
+    recs, scores, answers = rank_answer_and_score(model, tokenizer, trie, prompts, lists if candidates else None, k=k,
+                                                  num_beams=beams, exclude=exclude, batch_size=batch_size,
+                                                  progress=progress)
     per_user = []
     for ex, rec in zip(examples, recs):
         ranked = [r.item_id for r in rec]
         per_user.append(user_result(ex.user_id, ex.target, ranked, rank_of(ex.target, ranked)))
     metrics = hit_ndcg([r["rank"] for r in per_user])
-    lists = None
-    if candidates or prompted:
-        lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples]
-    scores, answers = candidates_and_greedy(model, tokenizer, trie, prompts, lists if candidates else None,
-                                            batch_size=batch_size, progress=progress)
     metrics["invalid_rate"] = invalid_rate([(text, answer_item(sidmap, text)) for text in answers])
     targets = [ex.target for ex in examples]
     if candidates:

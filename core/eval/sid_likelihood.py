@@ -1,25 +1,27 @@
-"""One prompt pass for two measurements: candidate SID likelihoods and the greedy free answer.
+"""One prompt pass for three measurements: the constrained top-K, candidate SID likelihoods and the
+greedy free answer.
 
+- Top-K: `core.decode.beam.constrained_topk` (HR@K / NDCG@K).
 - Candidate likelihoods (the LM side of the 20-candidate protocol): the score of candidate item i
   is log p(sid_i | prompt) = the sum over levels of the log-softmax over the FULL vocabulary (the
   score the constrained beam search gives a SID, so both rankings agree).
 - Greedy answer: what the model writes when nothing forces it onto the trie (`levels + 1` tokens),
   for the invalid-SID rate; the same as `core.decode.unconstrained.generate_sids` with one beam.
 
-Both start from the prompt, so each batch of prompts is prefilled ONCE (on this CPU the prefill of
-~200-token prompts is nearly all of an evaluation's cost); the KV cache is copied for the greedy
-steps and expanded to the candidates (`Cache.reorder_cache`, as in `core.decode.beam`), so a
-candidate costs only its `levels - 1` SID tokens. Hand-written because transformers has no
-"score continuations sharing a prefix" helper and `generate` would prefill the prompt again.
+All three start from the prompt, so each batch of prompts is prefilled ONCE, inside the beam search
+(on this CPU the prefill of ~160-token prompts is nearly all of an evaluation's cost; a separate
+pass for the last two doubled it); the KV cache is copied for the greedy steps and expanded to the
+candidates (`Cache.reorder_cache`, as in `core.decode.beam`), so a candidate costs only its
+`levels - 1` SID tokens. Hand-written because transformers has no "score continuations sharing a
+prefix" helper and `generate` would prefill the prompt again.
 """
 from __future__ import annotations
 
 import copy
 
 import torch
-from tqdm.auto import tqdm
 
-from core.decode.inputs import encode_prompts, model_device
+from core.decode.beam import constrained_topk
 from core.decode.trie import SidTrie
 
 
@@ -66,25 +68,26 @@ def _candidate_scores(model, trie: SidTrie, cache, first_logp, batch: dict, cand
 
 
 @torch.no_grad()
-def candidates_and_greedy(model, tokenizer, trie: SidTrie, prompts: list[str], candidates: list[list[str]] | None,
-                          batch_size: int = 8, progress: bool = False) -> tuple[list[list[float]] | None, list[str]]:
-    """(`scores[u][j]` = log p(SID of candidates[u][j] | prompts[u]) or None without candidates,
-    the greedy answer text of each prompt with special tokens dropped)."""
+def rank_answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], candidates: list[list[str]] | None,
+                          k: int = 10, num_beams: int | None = None, exclude: list[set[str]] | None = None,
+                          batch_size: int = 8, progress: bool = False):
+    """(top-`k` `Recommendation`s per prompt from the constrained beam search, `scores[u][j]` = log p(SID of
+    candidates[u][j] | prompts[u]) or None without candidates, the greedy answer text of each prompt with
+    special tokens dropped), all from ONE prefill per batch (`constrained_topk`'s `after_prefill`)."""
     if candidates is not None and len(prompts) != len(candidates):
         raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
-    device = model_device(model)
     stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
-    scores, texts = [] if candidates is not None else None, []
-    for start in tqdm(range(0, len(prompts), batch_size), desc="greedy answer and candidate likelihood",
-                      unit="batch", disable=not progress):
-        batch = encode_prompts(tokenizer, prompts[start:start + batch_size], device)
-        out = model(**batch, use_cache=True, logits_to_keep=1)
-        logits = out.logits[:, -1].float()
-        cache = out.cache
-        greedy_cache = copy.deepcopy(cache) if candidates is not None else cache
-        answers = _greedy(model, greedy_cache, logits, batch, trie.depth + 1, stop_ids)
-        texts += tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    scores, answers = [] if candidates is not None else None, []
+
+    def measure(start: int, prefilled) -> None:
+        logp, cache, attention, positions = prefilled
+        batch = {"attention_mask": attention, "position_ids": positions[:, None]}
+        answers.extend(_greedy(model, copy.deepcopy(cache), logp, batch, trie.depth + 1, stop_ids))
         if candidates is not None:
-            scores += _candidate_scores(model, trie, cache, torch.log_softmax(logits, -1), batch,
-                                        candidates[start:start + batch_size])
-    return scores, texts
+            scores.extend(_candidate_scores(model, trie, copy.deepcopy(cache), logp, batch,
+                                            candidates[start:start + len(logp)]))
+
+    recs = constrained_topk(model, tokenizer, trie, prompts, k=k, num_beams=num_beams, exclude=exclude,
+                            batch_size=batch_size, progress=progress, after_prefill=measure)
+    texts = tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return recs, scores, texts

@@ -84,26 +84,32 @@ def test_evaluate_is_consistent_stored_and_deterministic(checkpoint):
 
 
 def test_shared_prompt_pass_matches_decoding(checkpoint):
-    """Greedy answers equal generate_sids'; candidate likelihoods equal the beam search's SID scores."""
+    """One prefill, three measurements, each equal to its own decoder run alone: the top-k to
+    constrained_topk's, the greedy answers to generate_sids', candidate likelihoods to the beam's SID scores."""
     from core.data.registry import load_dataset
     from core.data.split import Split
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import generate_sids
     from core.eval.runner import _prompts
-    from core.eval.sid_likelihood import candidates_and_greedy
+    from core.eval.sid_likelihood import rank_answer_and_score
     from core.llm.adapter import load_checkpoint
     from core.sid.build import load_sidmap
 
     dataset, sidmap = load_dataset("ml-100k"), load_sidmap("ml-100k")
     model, tokenizer, _ = load_checkpoint(checkpoint, sidmap)
-    prompts = _prompts(tokenizer, sidmap, dataset, Split(dataset).examples("test")[:4])
+    split = Split(dataset)
+    examples = split.examples("test")[:5]
+    prompts = _prompts(tokenizer, sidmap, dataset, examples)
     trie = SidTrie(sidmap, tokenizer)
-    recs = constrained_topk(model, tokenizer, trie, prompts, k=5, batch_size=2)
-    scores, texts = candidates_and_greedy(model, tokenizer, trie, prompts, [[r.item_id for r in rec] for rec in recs],
-                                          batch_size=3)
+    exclude = [split.seen_before(ex.user_id, "test") for ex in examples]
+    alone = constrained_topk(model, tokenizer, trie, prompts, k=5, exclude=exclude, batch_size=2)
+    lists = [[r.item_id for r in rec] for rec in alone]
+    recs, scores, texts = rank_answer_and_score(model, tokenizer, trie, prompts, lists, k=5, exclude=exclude,
+                                                batch_size=3)
+    assert [[r.item_id for r in rec] for rec in recs] == lists
     assert texts == [text for text, _ in generate_sids(model, tokenizer, sidmap, prompts, batch_size=2)]
-    for rec, row in zip(recs, scores):
+    for rec, row in zip(alone, scores):
         assert row == pytest.approx([r.score for r in rec], abs=1e-4)
 
 
