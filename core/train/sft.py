@@ -27,9 +27,12 @@ adapter (LoRA + SID rows, a few MB) is written to `data/checkpoints/<run>/` with
 README holding the exact command, settings, time and tokens/s, and the run is registered in the store.
 
 Differences from the paper (MiniOneRec / SID reasoning stage 1): a 135M model with LoRA instead of
-a full fine-tune of a 1.5B+ model, and the quick preset sees a few thousand examples (a sample of
-the corpus weighted towards the recommendation task) instead of several epochs: it is sized to
-the 2-core CPU budget, and the full preset is the faithful setting.
+a full fine-tune of a 1.5B+ model, and the quick preset sees 3,600 recommendation sequences (task 1
+only, dense history loss) instead of several epochs of the whole corpus: it is sized to the 2-core
+CPU budget, and the full preset is the faithful setting. What made the CPU budget enough was the
+SID rows' initialisation (`core.llm.sid_tokens`): with rows that all looked alike, 160 steps left
+the next-code loss at levels b and c uniform (HR@10 0.01 on 100 test users); with distinguishable
+rows the 450-step quick preset ends at loss 1.94 and beats popularity on the 943 test users.
 """
 from __future__ import annotations
 
