@@ -37,7 +37,7 @@ def render() -> None:
             bar.warning("No trained model found for this dataset: Reasoning and Compare need one. "
                         "Train it here, or run `python -m core train sft --preset quick`.")
             if not unfinished:
-                pipeline.offer(name, train=True, label="Train the quick SFT model (about 45 min on 2 CPU cores)",
+                pipeline.offer(name, train=True, label="Train the quick SFT model (about 50 min on 2 CPU cores)",
                                key="pipeline_sft", where=bar)
             return
         stages = {r["name"]: r.get("stage") or "" for r in rows}

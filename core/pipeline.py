@@ -1,7 +1,7 @@
 """The quick pipeline as a list of named steps, for callers that show their own progress (the app).
 
 The same steps `make pipeline` runs through the CLI: prepare the dataset, build its SIDs, and, when
-asked, write the alignment corpus and train the quick SFT preset (~45 min on 2 CPU cores). Steps
+asked, write the alignment corpus and train the quick SFT preset (~50 min on 2 CPU cores). Steps
 whose artefact already exists are left out (a rebuilt SID map would orphan every checkpoint trained
 on the old one); SFT resumes from its last Trainer checkpoint, so an interrupted list can be re-run.
 """
@@ -26,6 +26,6 @@ def quick_steps(dataset: str, train: bool = False) -> list[tuple[str, Callable[[
 
         if not corpus_path(dataset).exists():
             steps.append(("Write the alignment corpus", lambda: build_corpus(dataset)))
-        steps.append(("Train SFT, quick preset (about 45 min on 2 CPU cores; resumes if interrupted)",
+        steps.append(("Train SFT, quick preset (about 50 min on 2 CPU cores; resumes if interrupted)",
                       lambda: train_sft(settings_for("quick", dataset=dataset))))
     return steps

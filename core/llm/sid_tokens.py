@@ -18,11 +18,15 @@ and its output vector; an untied output matrix gets the same treatment from its 
   ~0.6), and is rescaled to the vocabulary's mean norm so new tokens are neither drowned out nor
   dominant. Same 40 steps (lr 5e-3) from the two inits, 60 test users, NLL of the target per level:
   means only 3.37 / 3.31 / 3.49, with the spread 3.42 / 3.20 / 3.50, training loss 3.19 vs 3.13.
+  The spread is sampled here (`_word_spread`) rather than taken from transformers' mean resizing,
+  which draws the same distribution: that draw uses the global RNG (a rerun would start elsewhere)
+  and spare rows that already exist (Qwen) never get one.
 - without texts, or for a code no item uses: transformers' mean resizing (a sample from a normal with
   the old rows' mean and covariance), which keeps the first-step logits of the new tokens near the
   vocabulary average instead of random.
-Measured on ml-100k (SmolLM2-135M, RQ-KMeans 32x32x32, 32 validation users, cross-entropy per SID
-token of the target; uniform over one level's codes would be 3.47): title init 5.44 before training
+Measured on ml-100k before the spread was added (means only; SmolLM2-135M, RQ-KMeans 32x32x32, 32
+validation users, cross-entropy per SID token of the target; uniform over one level's codes would
+be 3.47): title init 5.44 before training
 and 4.49 after 20 LoRA steps (batch 4, lr 1e-3), mean resizing 17.85 and 8.85. Mean rows start far
 below the ordinary words in the softmax and spend the first steps only climbing out of it.
 MiniOneRec/LC-Rec leave the rows at random init; here the prior is cheap (a second) and shortens

@@ -14,8 +14,9 @@ The teacher writes without the user's profile, since the prompt does not show it
 Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss;
 padded rather than padding-free batches, see `padding_free`) continued from the parent's adapter:
 `load_checkpoint(merge=False)` gives the SFT LoRA and SID rows trainable, so the result is again
-one small adapter on the base model that every loader understands; its `sidlens.json` records `"think": true`, which tells the
-evaluation runner and the app to use the think-first prompt and to reason before searching.
+one small adapter on the base model that every loader understands; its `sidlens.json` records
+`"think": true`, which tells the evaluation runner and the app to use the think-first prompt and
+to reason before searching.
 
 Differences from the paper (SID reasoning's activation step): the traces come from a metadata
 teacher rather than a large LLM (pass `--teacher openai` for that), and the quick preset sees a few
