@@ -137,12 +137,21 @@ class Store:
     # -- runs ----------------------------------------------------------------------------------
     def start_run(self, name: str, *, dataset: str, stage: str, config: dict, parent: str | None = None,
                   checkpoint: str | None = None, status: str = "running") -> dict:
-        """Create or restart a run (same name = same run; its old metrics and logs are replaced)."""
+        """Create or restart a run (same name = same run). A restart forgets what described the old
+        model: its metrics, per-user results and evaluation traces (traces someone labeled, and
+        traces sent from the app, are kept: they are people's work). Training logs are the stage's
+        business (a resumed run keeps them)."""
         existing = self.get("runs", name)
         row = {"name": name, "dataset": dataset, "stage": stage, "parent": parent or "", "config": config,
                "git_commit": git_commit(), "status": status, "checkpoint": checkpoint or "",
                "created": existing["created"] if existing else now(), "updated": now()}
-        self.upsert("runs", row)
+        with self.db.conn:
+            if existing:
+                for table in ("metrics", "user_results"):
+                    self.db[table].delete_where("run = ?", [name])
+                self.db["traces"].delete_where(
+                    "run = ? and source = 'eval' and id not in (select trace_id from labels)", [name])
+            self.db["runs"].upsert(_encode(row), pk="name", alter=False)
         return row
 
     def finish_run(self, name: str, status: str = "done", **fields) -> None:
