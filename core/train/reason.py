@@ -1,6 +1,6 @@
 """Reasoning activation: teach the aligned model the output format `<think>...</think>` + SID.
 
-    python -m core train reason --from sft --preset quick     # ~10 min on 2 CPU cores
+    python -m core train reason --from sft --preset quick     # ~15 min on 2 CPU cores
     python -m core train reason --from sft --teacher openai --teacher-base-url URL --teacher-model NAME
 
 What happens: `examples` training users (one leave-one-out training prefix each, seeded, history
@@ -9,7 +9,9 @@ any OpenAI-compatible endpoint when configured; its answers are cached in the st
 the canonical recommendation prompt with the think-first instruction (`recommendation_messages(...,
 think=True)`, no profile: the evaluation prompt) and the completion `<think>\\n{trace}\\n</think>{SID}`:
 the SID follows `</think>` directly, where the evaluation's constrained search and the app continue.
-The teacher writes without the user's profile, since the prompt does not show it.
+The teacher sees only what the prompt shows: the last `window` history items, without the user's
+profile or ratings (the first traces said "They rated X highest" and counted genres over the whole
+history, claims the model cannot check against its prompt and so learns to make up).
 
 Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss;
 padded rather than padding-free batches, see `padding_free`) continued from the parent's adapter:
@@ -71,7 +73,7 @@ def preset_settings(cls, presets: dict[str, dict], preset: str, overrides: dict)
 @dataclass
 class ReasonSettings(StageSettings):
     from_run: str = field(default="sft", metadata={"flag": "--from", "help": "run whose adapter training continues"})
-    preset: str = field(default="quick", metadata={"help": "quick (CPU, ~10 min) or full (more traces, 2 epochs)"})
+    preset: str = field(default="quick", metadata={"help": "quick (CPU, ~15 min) or full (more traces, 2 epochs)"})
     run: str = field(default="reason", metadata={"help": "run name (store key, checkpoint folder name)"})
     output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
     teacher: str = field(default="metadata", metadata={"choices": ("metadata", "openai"),
@@ -94,10 +96,12 @@ class ReasonSettings(StageSettings):
     save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
 
 
-# quick: 256 traces of ~340 tokens in 32 steps of 8, ~10-15 min on the shared 2-core CPU (the SFT
-# trainer does ~3 such steps a minute there); full: 8,000 traces for 2 epochs, for a GPU.
+# quick: 512 traces of ~340 tokens in 64 steps of 8 at lr 2e-3, ~15 min on 2 idle CPU cores
+# (13.6 s/step). 256 traces at the default 5e-4 (32 steps) left the aligned model answering with a
+# SID straight away: the first tokens of every trace, `<think>` and "The", still cost 8-11 nats
+# (the SFT puts its mass on SID tokens at the answer position). full: 8,000 traces, 2 epochs, a GPU.
 PRESETS: dict[str, dict] = {
-    "quick": {"examples": 256, "epochs": 1.0, "max_minutes": 15.0},
+    "quick": {"examples": 512, "epochs": 1.0, "learning_rate": 2e-3, "max_minutes": 20.0},
     "full": {"examples": 8000, "epochs": 2.0, "learning_rate": 2e-4, "warmup_steps": 50, "save_steps": 200},
 }
 
@@ -131,15 +135,15 @@ def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: i
     from core.data.schema import Dataset
     from core.llm.prompts import recommendation_messages
 
-    # without users the teacher cannot state a profile the prompt does not show
-    anonymous = Dataset(dataset.name, dataset.items, {}, dataset.sequences, dataset.meta)
-    context = CorpusContext(anonymous, sidmap, window=window)
+    # the teacher sees what the prompt shows: no users (no profile), no ratings, the last `window` items
+    unrated = {u: [replace(x, rating=None) for x in seq] for u, seq in dataset.sequences.items()}
+    context = CorpusContext(Dataset(dataset.name, dataset.items, {}, unrated, dataset.meta), sidmap, window=window)
     examples = sample_examples(context, n, seed)
     if not examples:
         raise SidLensError(f"dataset {dataset.name} has no training histories of {MIN_HISTORY}+ items to reason about")
     records = []
     for ex in tqdm(examples, desc="reasoning traces", unit="trace", disable=not progress):
-        trace = teacher.reasoning_trace(ex.user_id, ex.history, ex.target, context)
+        trace = teacher.reasoning_trace(ex.user_id, ex.history[-window:], ex.target, context)
         prompt, _ = recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)
         completion = f"<think>\n{trace.strip()}\n{THINK_END}{sidmap.sid_text(ex.target)}"
         records.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],

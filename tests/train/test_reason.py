@@ -23,6 +23,10 @@ def test_records_think_then_answer_with_the_target_sid(toy_world):
         reasoning, _, answer = completion.partition("</think>")
         assert reasoning.startswith("<think>\n") and answer == toy_world.sidmap.sid_text(rec["target"])
         assert toy_world.dataset.items[rec["target"]].title in reasoning  # the trace ends in the next item
+        # only what the prompt shows: no ratings, the count of the (windowed) history in the prompt
+        shown = user_turn.count("<a_")
+        assert "rated" not in reasoning and "enjoy" not in reasoning and shown <= 5
+        assert f"has watched {shown} titles" in reasoning
     again = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
                               progress=False)
     assert again == records
