@@ -9,6 +9,7 @@ metric keys and per-user results as every LM evaluation, so `runs list` and the 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 
 from core.cli import print_json
@@ -65,22 +66,41 @@ def cmd_baselines_run(args) -> int:
 
 
 def list_runs(store: Store, dataset: str | None = None) -> list[dict]:
-    """Every run (optionally of one dataset) with its test metrics, newest first."""
+    """Every run (optionally of one dataset), newest first, with its metrics on the whole test split
+    (`test`) and on every split it was evaluated on (`metrics`: "test@200" is the first 200 test users,
+    where reasoning variants, slow to evaluate on a CPU, are compared)."""
     where, params = ("dataset = ?", [dataset]) if dataset else (None, None)
-    return [{"name": r["name"], "stage": r["stage"], "parent": r["parent"], "dataset": r["dataset"],
-             "status": r["status"], "updated": r["updated"], "test": store.metrics(r["name"], "test")}
-            for r in store.rows("runs", where, params, order_by="updated desc, name")]
+    out = []
+    for r in store.rows("runs", where, params, order_by="updated desc, name"):
+        by_split: dict[str, dict] = {}
+        for m in store.rows("metrics", "run = ?", [r["name"]], order_by="split, name"):
+            by_split.setdefault(m["split"], {})[m["name"]] = m["value"]
+        out.append({"name": r["name"], "stage": r["stage"], "parent": r["parent"], "dataset": r["dataset"],
+                    "status": r["status"], "updated": r["updated"], "test": by_split.get("test", {}),
+                    "metrics": by_split})
+    return out
 
 
 def cmd_runs_list(args) -> int:
-    runs = list_runs(Store(), args.dataset)
+    """Print the runs; shipped checkpoints the store lacks (a clean clone) are registered first."""
+    from core.variants import register_shipped
+
+    store = Store()
+    for problem in register_shipped(store):
+        print(f"warning: {problem}", file=sys.stderr)
+    runs = list_runs(store, args.dataset)
     if args.json:
         print_json(runs)
     elif not runs:
         print("no runs yet")
     else:
-        print(_format_table([{**{k: v for k, v in r.items() if k != "test"}, **r["test"]} for r in runs],
-                            ["name", "stage", "parent", "dataset", "status"] + SHOWN_METRICS))
+        rows = []
+        for r in runs:  # the whole test split, else the largest first-N-users subset evaluated
+            split = "test" if r["test"] else max((s for s in r["metrics"] if s.startswith("test@")),
+                                                  key=lambda s: int(s.split("@")[1]), default="")
+            rows.append({**{k: v for k, v in r.items() if k not in ("test", "metrics")}, "split": split,
+                         **r["metrics"].get(split, {})})
+        print(_format_table(rows, ["name", "stage", "parent", "dataset", "status", "split"] + SHOWN_METRICS))
     return 0
 
 

@@ -23,3 +23,26 @@ def test_bad_options_are_one_line_errors(capsys):
     assert err.startswith("error: ") and err.count("\n") == 1 and "heads" in err
     assert main(["baselines", "run", "--window", "0"]) == 2
     assert "--window" in capsys.readouterr().err
+
+
+def test_runs_list_registers_shipped_checkpoints_with_every_split(capsys, tmp_path):
+    """A clean clone's store is empty: `runs list` registers the shipped folders and shows their
+    metrics on every split they were evaluated on (reasoning variants only have "test@200")."""
+    from core.llm.adapter import save_checkpoint
+    from core.llm.tiny import tiny_model
+    from core.paths import checkpoints_dir
+    from core.sid.sidmap import SidMap
+    from core.train import card
+
+    model, tokenizer = tiny_model()
+    sidmap = SidMap("ml-100k", "test", [2, 2, 2], {"1": (0, 0, 0), "2": (1, 1, 1)})
+    folder = save_checkpoint(model, tokenizer, sidmap, checkpoints_dir() / "reason", {"base_model": "tiny"})
+    card.write_run(folder, {"stage": "reason", "dataset": "ml-100k", "parent": "sft"})
+    card.add_metrics(folder, "test@200", {"hr@10": 0.125, "think_closed_rate": 1.0}, users=200, seconds=9.0)
+    assert main(["runs", "list", "--json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert (listed["name"], listed["stage"], listed["parent"], listed["status"]) == ("reason", "reason", "sft", "done")
+    assert listed["test"] == {} and listed["metrics"] == {"test@200": {"hr@10": 0.125, "think_closed_rate": 1.0}}
+    assert main(["runs", "list"]) == 0
+    table = capsys.readouterr().out
+    assert "test@200" in table and "0.1250" in table
