@@ -35,11 +35,18 @@ def register_shipped(store: Store) -> list[str]:
     return problems
 
 
+# the pipeline's order: the app's default active variant is the first, the aligned SFT model
+STAGE_ORDER = ("sft", "reason", "grpo", "dpo", "sdpo")
+
+
 def variants(store: Store, dataset: str) -> list[dict]:
-    """Finished runs of `dataset` with an LM checkpoint, by name (baselines keep their own model files:
-    not variants); call `register_shipped` first so shipped checkpoints are included."""
-    return store.rows("runs", "dataset = ? and checkpoint != '' and stage != ? and status = 'done'",
+    """Finished runs of `dataset` with an LM checkpoint, in pipeline order (STAGE_ORDER, then other
+    stages), by name within a stage (baselines keep their own model files: not variants); call
+    `register_shipped` first so shipped checkpoints are included."""
+    rows = store.rows("runs", "dataset = ? and checkpoint != '' and stage != ? and status = 'done'",
                       [dataset, BASELINE_STAGE], order_by="name")
+    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
+    return sorted(rows, key=lambda r: rank.get(r.get("stage") or "", len(STAGE_ORDER)))
 
 
 def runs_of(store: Store, dataset: str) -> list[str]:

@@ -26,6 +26,9 @@ def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
     problems = V.register_shipped(store)
     assert len(problems) == 1 and "broken" in problems[0]
     assert [v["name"] for v in V.variants(store, "ml-100k")] == ["sft"]
+    for name, stage in (("a-dpo", "dpo"), ("grpo2", "grpo"), ("expb", "sft"), ("zz", "custom")):
+        store.start_run(name, dataset="ml-100k", stage=stage, config={}, checkpoint="x", status="done")
+    assert [v["name"] for v in V.variants(store, "ml-100k")] == ["expb", "sft", "grpo2", "a-dpo", "zz"]
     assert V.variants(store, "other") == []
     assert store.metrics("sft") == {"hr@10": 0.25}
     again = V.register_shipped(store)  # registered once; the broken folder is reported again
