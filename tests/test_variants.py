@@ -19,6 +19,9 @@ def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
     folder = save_checkpoint(model, tokenizer, sidmap, tmp_path / "checkpoints" / "sft", {"base_model": "tiny"})
     card.write_run(folder, {"stage": "sft", "dataset": "ml-100k"})
     card.add_metrics(folder, "test", {"hr@10": 0.25}, users=943, seconds=1.0)
+    other = type(store)(":memory:")  # the store of the machine that trained it, where the run had another name
+    other.log_steps("sft-gpu", 1, {"loss": 2.5, "learning_rate": 1e-3})
+    card.write_logs(folder, other, "sft-gpu")
     (tmp_path / "checkpoints" / "broken").mkdir()
     store.start_run("sasrec", dataset="ml-100k", stage="baseline", config={}, checkpoint="data/runs/sasrec/model.pt",
                     status="done")
@@ -31,6 +34,8 @@ def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
     assert [v["name"] for v in V.variants(store, "ml-100k")] == ["expb", "sft", "grpo2", "a-dpo", "zz"]
     assert V.variants(store, "other") == []
     assert store.metrics("sft") == {"hr@10": 0.25}
+    assert {(r["run"], r["step"], r["key"], r["value"]) for r in store.rows("run_logs")} == \
+        {("sft", 1, "loss", 2.5), ("sft", 1, "learning_rate", 1e-3)}  # the training curve comes along
     again = V.register_shipped(store)  # registered once; the broken folder is reported again
     assert len(again) == 1 and "broken" in again[0]
 

@@ -65,6 +65,7 @@ def resolve_run(store: Store, run: str) -> dict:
             values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
             store.record_metrics(run, split_key, values, metrics.get("users", 0))
         import_traces(store, folder)
+        store.upsert("run_logs", card.read_logs(folder, run))
         row = store.get("runs", run)
     if row is None:
         store.run(run)  # raises the one-line "unknown run" error listing the known runs

@@ -5,7 +5,9 @@ A checkpoint folder holds, besides the weights and `sidlens.json` (written by
 - `run.json`: how it was trained (exact command, settings, time, tokens/s, loss start/end, MB);
 - `metrics.json`: the evaluations run on it, keyed by split ("test", or "test@100" for the first
   100 users), so a clean clone knows the numbers `python -m core eval` must reproduce;
-- `README.md`: both rendered as text (regenerated whenever either changes).
+- `logs.jsonl`: the per-step training logs (loss, rewards, KL...), so the app's training curves
+  exist on a clean clone too;
+- `README.md`: run.json and metrics.json rendered as text (regenerated whenever either changes).
 The store is rebuilt from these files on a clean clone (`core.eval.runner.resolve_run`).
 """
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.atomic import write_json, write_text
+from core.atomic import write_json, write_jsonl, write_text
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
+LOGS_FILE = "logs.jsonl"
 README_FILE = "README.md"
 METRIC_ORDER = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1",
                 "cand20_prompted_hr@1", "cand20_valid_ratio"]
@@ -32,6 +35,18 @@ def read_run(ckpt_dir) -> dict:
 
 def read_metrics(ckpt_dir) -> dict:
     return _read(Path(ckpt_dir) / METRICS_FILE)
+
+
+def write_logs(ckpt_dir, store, run: str) -> None:
+    """The run's per-step logs from the store into the folder's `logs.jsonl` (rows run, step, key, value)."""
+    write_jsonl(Path(ckpt_dir) / LOGS_FILE, store.rows("run_logs", "run = ?", [run], order_by="step, key"))
+
+
+def read_logs(ckpt_dir, run: str) -> list[dict]:
+    """The folder's logged steps as run_logs rows of `run` (the folder's name, whatever run wrote them)."""
+    path = Path(ckpt_dir) / LOGS_FILE
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line] if path.is_file() else []
+    return [{**row, "run": run} for row in rows]
 
 
 def write_run(ckpt_dir, record: dict) -> None:

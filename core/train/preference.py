@@ -203,6 +203,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "stopped_early": outcome["stopped_early"], "adapter_mb": folder_mb(out_dir),
               "sid_map_hash": sidmap.hash, "git_commit": git_commit(), "created": now()}
     card.write_run(out_dir, record)
+    card.write_logs(out_dir, store, settings.run)
     store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
                      config=json.dumps({**config, **{k: record[k] for k in ("command", "train_seconds", "steps",
                                                                             "seconds_per_step", "adapter_mb")}}))

@@ -206,6 +206,7 @@ def save_stage(model, tokenizer, sidmap, settings, store: Store, *, stage: str, 
               **extra, "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": git_commit(),
               "created": now()}
     card.write_run(out_dir, record)
+    card.write_logs(out_dir, store, settings.run)
     store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
                      config=json.dumps({**settings.identity(), **{k: record[k] for k in (
                          "command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples")}}))

@@ -265,6 +265,7 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
               "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": commit,
               "created": now()}
     card.write_run(out_dir, record)
+    card.write_logs(out_dir, store, settings.run)
     store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
                      config=json.dumps({**config, **{k: record[k] for k in ("command", "train_seconds", "tokens_per_s",
                                                                             "adapter_mb", "steps")}}))

@@ -9,6 +9,7 @@ from core.corpus.metadata_teacher import MetadataTeacher
 from core.errors import SidLensError
 from core.llm.adapter import ADAPTER_WEIGHTS, read_meta
 from core.llm.prompts import THINK_INSTRUCTION
+from core.train import card
 from core.train.reason import reasoning_records, settings_for, train_reason
 
 
@@ -40,6 +41,8 @@ def test_reason_steps_lower_the_loss_and_save_a_think_checkpoint(toy_world, stor
     losses = [r["value"] for r in store.rows("run_logs", "run = 'reason' and key = 'loss'", order_by="step")]
     assert len(losses) == 12 and record["loss_first"] == losses[0]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.15  # a random 2-layer model learns slowly, but steadily
+    shipped_losses = [r["value"] for r in card.read_logs(settings.out_dir, "reason") if r["key"] == "loss"]
+    assert shipped_losses == losses  # the curve is shipped with the adapter
     meta = read_meta(settings.out_dir)
     assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft"
     before, after = load_file(toy_world.sft / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
