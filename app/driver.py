@@ -5,15 +5,16 @@ bench/bench_app.py, so both measure and check exactly the same thing.
 `chromium` launches Debian's Chromium through Playwright (never a downloaded browser); `idle`,
 `open_page` and `screenshot` wait for Streamlit to finish a run, navigate through the sidebar (so
 the session, and its history, survives) and capture the page; `tour` does what a user does on
-every page. Run as a script it takes the README's screenshots with the app's default data and
-first variant:
+every page. Run as a script it takes the README's screenshots with the app's default data and the
+default variant, or `--variant NAME`:
 
-    .venv/bin/python -m app.driver --out docs/screenshots
+    .venv/bin/python -m app.driver --out docs/screenshots --variant grpo
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -110,18 +111,36 @@ def label(page, annotator: str, quality: int, fresh: bool = True) -> None:
         box = page.get_by_role("textbox", name="Annotator")
         box.fill(annotator)
         box.press("Enter")
+        page.get_by_text(re.compile(rf"labeled by {re.escape(annotator)}$")).wait_for(timeout=60_000)
         idle(page)
+        radio = page.get_by_role("radio", name=str(quality), exact=True)
+        if radio.is_checked():  # this trace was labeled on an earlier tour of the same store
+            from playwright.sync_api import expect
+
+            page.get_by_role("button", name="Skip").click()
+            expect(radio).not_to_be_checked(timeout=60_000)
+            idle(page, 60)
     enabled = page.locator("[data-testid='stRadioOption']:not([data-disabled='true'])")  # not a stale element
     enabled.filter(has_text=str(quality)).click()
     page.get_by_text(f"Saved: quality {quality}").wait_for(timeout=60_000)
 
 
-def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4) -> None:
+def choose_variant(page, name: str) -> None:
+    """Make `name` the active variant with the sidebar's selectbox, as a user does."""
+    page.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").filter(has_text="Active variant").click()
+    page.get_by_role("option").filter(has_text=re.compile(rf"^{re.escape(name)}( \(|$)")).first.click()
+    idle(page)
+
+
+def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4, variant: str | None = None) -> None:
     """Every page in order, doing its main action, with a screenshot of each in `shots`: build a
-    history from a real user, recommend for it, send the trace to the queue, label it."""
+    history from a real user, recommend for it (with `variant` active, else the default), send the
+    trace to the queue, label it."""
     page.goto(url)
     page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=300_000)
     idle(page, 300)
+    if variant:
+        choose_variant(page, variant)
     screenshot(page, shots / "overview.png")
 
     open_page(page, "History builder")
@@ -158,9 +177,10 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description="Screenshots of every page, taken in Chromium.")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "screenshots", help="folder for the PNGs")
+    parser.add_argument("--variant", help="the active variant during the tour (default: the app's default, sft)")
     args = parser.parse_args()
     with serve({"HF_HUB_OFFLINE": "1"}) as (url, _, _), chromium() as browser:
-        tour(browser.new_page(viewport={"width": 1400, "height": 1800}), url, args.out)
+        tour(browser.new_page(viewport={"width": 1400, "height": 1800}), url, args.out, variant=args.variant)
     print(f"screenshots in {args.out}")
 
 

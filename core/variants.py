@@ -45,13 +45,20 @@ def variants(store: Store, dataset: str) -> list[dict]:
     `register_shipped` first so shipped checkpoints are included."""
     rows = store.rows("runs", "dataset = ? and checkpoint != '' and stage != ? and status = 'done'",
                       [dataset, BASELINE_STAGE], order_by="name")
-    rank = {stage: i for i, stage in enumerate(STAGE_ORDER)}
-    return sorted(rows, key=lambda r: rank.get(r.get("stage") or "", len(STAGE_ORDER)))
+    return sorted(rows, key=lambda r: _stage_rank(r.get("stage")))
+
+
+def _stage_rank(stage: str | None) -> int:
+    """Position in STAGE_ORDER; other stages after it, baselines last."""
+    if stage == BASELINE_STAGE:
+        return len(STAGE_ORDER) + 1
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
 
 
 def runs_of(store: Store, dataset: str) -> list[str]:
-    """Every run of `dataset` (variants, baselines, unfinished runs), by name."""
-    return [r["name"] for r in store.rows("runs", "dataset = ?", [dataset], order_by="name")]
+    """Every run of `dataset` (variants, baselines, unfinished runs): pipeline order, baselines last."""
+    return [r["name"] for r in sorted(store.rows("runs", "dataset = ?", [dataset], order_by="name"),
+                                      key=lambda r: _stage_rank(r.get("stage")))]
 
 
 def splits(store: Store, dataset: str) -> list[str]:
@@ -64,21 +71,34 @@ def splits(store: Store, dataset: str) -> list[str]:
 
 
 def runs_with_metrics(store: Store, dataset: str, split: str = "test") -> list[str]:
-    """Every run of `dataset` (variants and baselines) that has metrics on `split`."""
-    rows = store.db.execute("select distinct runs.name from runs join metrics on metrics.run = runs.name "
+    """Every run of `dataset` (variants and baselines) that has metrics on `split`: variants in
+    pipeline order, then baselines, by name within a stage."""
+    rows = store.db.execute("select distinct runs.name, runs.stage from runs join metrics on metrics.run = runs.name "
                             "where runs.dataset = ? and metrics.split = ? order by runs.name", [dataset, split])
-    return [r[0] for r in rows.fetchall()]
+    return [name for name, _ in sorted(rows.fetchall(), key=lambda r: _stage_rank(r[1]))]
 
 
-def metrics_table(store: Store, runs: list[str], split: str = "test") -> list[dict]:
-    """One row per run: {"run", "stage", "parent", metric: value, ...} (headline metrics first)."""
+def widest_test_split(store: Store, run: str) -> str | None:
+    """"test" when the run was evaluated on the whole test split, else its largest "test@N", else None."""
+    names = {r["split"] for r in store.rows("metrics", "run = ?", [run])}
+    if "test" in names:
+        return "test"
+    subsets = [n for n in names if n.startswith("test@") and n[5:].isdigit()]
+    return max(subsets, key=lambda n: int(n[5:]), default=None)
+
+
+def metrics_table(store: Store, runs: list[str], split: str | None = "test") -> list[dict]:
+    """One row per run: {"run", "stage", "parent", metric: value, ...} (headline metrics first).
+    `split=None` takes each run's `widest_test_split` and says which in a "split" column."""
     table = []
     for name in runs:
         row = store.run(name)
-        values = store.metrics(name, split)
+        chosen = widest_test_split(store, name) if split is None else split
+        values = store.metrics(name, chosen) if chosen else {}
         ordered = {k: values[k] for k in HEADLINE if k in values}
         ordered.update({k: v for k, v in sorted(values.items()) if k not in ordered})
-        table.append({"run": name, "stage": row.get("stage") or "", "parent": row.get("parent") or "", **ordered})
+        table.append({"run": name, "stage": row.get("stage") or "", "parent": row.get("parent") or "",
+                      **({"split": chosen or ""} if split is None else {}), **ordered})
     return table
 
 

@@ -22,7 +22,7 @@ if not available:
     st.info(f"No run of {ui.md(name)} has metrics on {ui.md(split)} yet: evaluate one "
             "(`python -m core eval --run sft`) or run the baselines (`python -m core baselines run`).")
     st.stop()
-chosen = st.multiselect("Variants and baselines", available, default=available[:4], key="compare_runs")
+chosen = st.multiselect("Variants and baselines", available, default=available[:6], key="compare_runs")
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()

@@ -50,8 +50,10 @@ with ui.guarded("Listing runs"):
         st.info("No runs yet for this dataset: train one (`python -m core train sft --preset quick`) or run the "
                 "baselines (`python -m core baselines run`).")
     else:
-        st.dataframe(metrics_table(db, runs, "test"), hide_index=True)
-        st.caption("Test-split metrics of every run; the Compare page puts chosen ones side by side.")
+        st.dataframe(metrics_table(db, runs, None), hide_index=True)
+        st.caption("Each run's metrics on the whole test split, or on the first N test users (test@N) where "
+                   "only those were evaluated (reasoning variants, slow on a CPU); the Compare page puts chosen "
+                   "runs side by side on one split.")
 
 st.subheader("Active variant")
 with ui.guarded("Reading the active variant"):

@@ -32,6 +32,9 @@ def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
     for name, stage in (("a-dpo", "dpo"), ("grpo2", "grpo"), ("expb", "sft"), ("zz", "custom")):
         store.start_run(name, dataset="ml-100k", stage=stage, config={}, checkpoint="x", status="done")
     assert [v["name"] for v in V.variants(store, "ml-100k")] == ["expb", "sft", "grpo2", "a-dpo", "zz"]
+    for name in ("a-dpo", "sasrec", "sft", "zz"):
+        store.record_metrics(name, "test@200", {"hr@10": 0.1}, users=200)
+    assert V.runs_with_metrics(store, "ml-100k", "test@200") == ["sft", "a-dpo", "zz", "sasrec"]  # baselines last
     assert V.variants(store, "other") == []
     assert store.metrics("sft") == {"hr@10": 0.25}
     assert {(r["run"], r["step"], r["key"], r["value"]) for r in store.rows("run_logs")} == \
@@ -59,6 +62,10 @@ def test_metrics_curves_and_disagreement(store):
     assert V.splits(store, "ml-100k") == ["test", "test@100"]
     store.record_metrics("a", "test@100", {"hr@1": 0.0}, users=100)
     assert V.splits(store, "ml-100k") == ["test@100", "test"] and V.splits(store, "other") == []
+    store.record_metrics("c", "test@30", {"hr@1": 1.0}, users=30)
+    widest = V.metrics_table(store, ["a", "c"], None)
+    assert [(r["run"], r["split"], r["hr@1"]) for r in widest] == [("a", "test", pytest.approx(1 / 3)),
+                                                                  ("c", "test@100", 0.0)]
     table = V.metrics_table(store, ["a", "b"])
     assert list(table[0]) == ["run", "stage", "parent", "hr@1", "mrr"] and table[0]["hr@1"] == pytest.approx(1 / 3)
     assert {(r["key"], r["value"]) for r in V.curves(store, ["a", "b"])} == {("loss", 2.0), ("kl", 0.1)}

@@ -83,7 +83,7 @@ def list_runs(store: Store, dataset: str | None = None) -> list[dict]:
 
 def cmd_runs_list(args) -> int:
     """Print the runs; shipped checkpoints the store lacks (a clean clone) are registered first."""
-    from core.variants import register_shipped
+    from core.variants import register_shipped, widest_test_split
 
     store = Store()
     for problem in register_shipped(store):
@@ -96,8 +96,7 @@ def cmd_runs_list(args) -> int:
     else:
         rows = []
         for r in runs:  # the whole test split, else the largest first-N-users subset evaluated
-            split = "test" if r["test"] else max((s for s in r["metrics"] if s.startswith("test@")),
-                                                  key=lambda s: int(s.split("@")[1]), default="")
+            split = widest_test_split(store, r["name"]) or ""
             rows.append({**{k: v for k, v in r.items() if k not in ("test", "metrics")}, "split": split,
                          **r["metrics"].get(split, {})})
         print(_format_table(rows, ["name", "stage", "parent", "dataset", "status", "split"] + SHOWN_METRICS))
