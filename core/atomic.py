@@ -57,6 +57,12 @@ def write_jsonl(path: str | os.PathLike, rows) -> Path:
     return Path(path)
 
 
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """The rows `write_jsonl` wrote, or [] when the file does not exist (an optional artefact)."""
+    path = Path(path)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line] if path.is_file() else []
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

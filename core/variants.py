@@ -11,6 +11,8 @@ flag rates "flag_*"); the table keeps whatever each run has, so a metric one run
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from core.errors import SidLensError
 from core.eval.ranking import BASELINE_STAGE
 from core.paths import checkpoints_dir
@@ -78,9 +80,10 @@ def runs_with_metrics(store: Store, dataset: str, split: str = "test") -> list[s
     return [name for name, _ in sorted(rows.fetchall(), key=lambda r: _stage_rank(r[1]))]
 
 
-def widest_test_split(store: Store, run: str) -> str | None:
-    """"test" when the run was evaluated on the whole test split, else its largest "test@N", else None."""
-    names = {r["split"] for r in store.rows("metrics", "run = ?", [run])}
+def widest_test_split(splits: Iterable[str]) -> str | None:
+    """Of a run's evaluated `splits`: "test" (the whole test split) if there, else the largest
+    "test@N", else None."""
+    names = set(splits)
     if "test" in names:
         return "test"
     subsets = [n for n in names if n.startswith("test@") and n[5:].isdigit()]
@@ -93,7 +96,8 @@ def metrics_table(store: Store, runs: list[str], split: str | None = "test") -> 
     table = []
     for name in runs:
         row = store.run(name)
-        chosen = widest_test_split(store, name) if split is None else split
+        chosen = widest_test_split(r["split"] for r in store.rows("metrics", "run = ?", [name])) \
+            if split is None else split
         values = store.metrics(name, chosen) if chosen else {}
         ordered = {k: values[k] for k in HEADLINE if k in values}
         ordered.update({k: v for k, v in sorted(values.items()) if k not in ordered})

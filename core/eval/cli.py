@@ -96,7 +96,7 @@ def cmd_runs_list(args) -> int:
     else:
         rows = []
         for r in runs:  # the whole test split, else the largest first-N-users subset evaluated
-            split = widest_test_split(store, r["name"]) or ""
+            split = widest_test_split(r["metrics"]) or ""
             rows.append({**{k: v for k, v in r.items() if k not in ("test", "metrics")}, "split": split,
                          **r["metrics"].get(split, {})})
         print(_format_table(rows, ["name", "stage", "parent", "dataset", "status", "split"] + SHOWN_METRICS))

@@ -19,7 +19,6 @@ clean clone, whose database is empty, gets them back when the run is registered 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +26,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from core.atomic import write_jsonl
+from core.atomic import read_jsonl, write_jsonl
 from core.data.schema import Dataset
 from core.data.split import Example
 from core.decode.inputs import encode_prompts, model_device, pad_token_id
@@ -101,18 +100,14 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
                      "flags": flags, "source": source, "created": now()})
     store.upsert("traces", rows)
     if folder is not None:
-        kept = {row["id"]: row for row in _read_jsonl(Path(folder) / TRACES_FILE)}
+        kept = {row["id"]: row for row in read_jsonl(Path(folder) / TRACES_FILE)}
         write_jsonl(Path(folder) / TRACES_FILE, {**kept, **{row["id"]: row for row in rows}}.values())
     return flag_rates(all_flags)
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line] if path.is_file() else []
-
-
 def import_traces(store: Store, folder) -> int:
     """Put the traces shipped in a checkpoint folder into the store (a clean clone's empty database)."""
-    rows = _read_jsonl(Path(folder) / TRACES_FILE)
+    rows = read_jsonl(Path(folder) / TRACES_FILE)
     store.upsert("traces", rows)
     return len(rows)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.atomic import write_json, write_jsonl, write_text
+from core.atomic import read_jsonl, write_json, write_jsonl, write_text
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
@@ -44,9 +44,7 @@ def write_logs(ckpt_dir, store, run: str) -> None:
 
 def read_logs(ckpt_dir, run: str) -> list[dict]:
     """The folder's logged steps as run_logs rows of `run` (the folder's name, whatever run wrote them)."""
-    path = Path(ckpt_dir) / LOGS_FILE
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line] if path.is_file() else []
-    return [{**row, "run": run} for row in rows]
+    return [{**row, "run": run} for row in read_jsonl(Path(ckpt_dir) / LOGS_FILE)]
 
 
 def write_run(ckpt_dir, record: dict) -> None:
