@@ -18,7 +18,8 @@ from core.eval.ranking import BASELINE_STAGE
 from core.paths import checkpoints_dir
 from core.store import Store
 
-HEADLINE = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "cand20_hr@1", "invalid_rate")
+HEADLINE = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "cand20_hr@1", "invalid_rate", "align_sid_to_title",
+            "align_title_to_sid")
 
 
 def register_shipped(store: Store) -> list[str]:
@@ -80,25 +81,30 @@ def runs_with_metrics(store: Store, dataset: str, split: str = "test") -> list[s
     return [name for name, _ in sorted(rows.fetchall(), key=lambda r: _stage_rank(r[1]))]
 
 
-def widest_test_split(splits: Iterable[str]) -> str | None:
-    """Of a run's evaluated `splits`: "test" (the whole test split) if there, else the largest
-    "test@N", else None."""
+def widest_test_split(splits: Iterable[str], part: str = "test") -> str | None:
+    """Of a run's evaluated `splits`: `part` itself ("test": the whole test split; "align": the
+    alignment probe over the whole catalogue) if there, else the largest "<part>@N", else None."""
     names = set(splits)
-    if "test" in names:
-        return "test"
-    subsets = [n for n in names if n.startswith("test@") and n[5:].isdigit()]
-    return max(subsets, key=lambda n: int(n[5:]), default=None)
+    if part in names:
+        return part
+    prefix = part + "@"
+    subsets = [n for n in names if n.startswith(prefix) and n[len(prefix):].isdigit()]
+    return max(subsets, key=lambda n: int(n[len(prefix):]), default=None)
 
 
 def metrics_table(store: Store, runs: list[str], split: str | None = "test") -> list[dict]:
     """One row per run: {"run", "stage", "parent", metric: value, ...} (headline metrics first).
-    `split=None` takes each run's `widest_test_split` and says which in a "split" column."""
+    `split=None` takes each run's `widest_test_split` and says which in a "split" column, with the
+    run's alignment probe (`align_*`, core.eval.alignment) beside it when it has one."""
     table = []
     for name in runs:
         row = store.run(name)
-        chosen = widest_test_split(r["split"] for r in store.rows("metrics", "run = ?", [name])) \
-            if split is None else split
+        evaluated = [r["split"] for r in store.rows("metrics", "run = ?", [name])]
+        chosen = widest_test_split(evaluated) if split is None else split
         values = store.metrics(name, chosen) if chosen else {}
+        probe = widest_test_split(evaluated, "align") if split is None else None
+        if probe:
+            values = {**values, **store.metrics(name, probe)}
         ordered = {k: values[k] for k in HEADLINE if k in values}
         ordered.update({k: v for k, v in sorted(values.items()) if k not in ordered})
         table.append({"run": name, "stage": row.get("stage") or "", "parent": row.get("parent") or "",

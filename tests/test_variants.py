@@ -66,6 +66,10 @@ def test_metrics_curves_and_disagreement(store):
     widest = V.metrics_table(store, ["a", "c"], None)
     assert [(r["run"], r["split"], r["hr@1"]) for r in widest] == [("a", "test", pytest.approx(1 / 3)),
                                                                   ("c", "test@100", 0.0)]
+    store.record_metrics("c", "align@50", {"align_sid_to_title": 0.2}, users=50)
+    store.record_metrics("c", "align", {"align_sid_to_title": 0.5}, users=1682)
+    widest = V.metrics_table(store, ["a", "c"], None)  # the probe over the whole catalogue joins the row
+    assert "align_sid_to_title" not in widest[0] and widest[1]["align_sid_to_title"] == 0.5
     table = V.metrics_table(store, ["a", "b"])
     assert list(table[0]) == ["run", "stage", "parent", "hr@1", "mrr"] and table[0]["hr@1"] == pytest.approx(1 / 3)
     assert {(r["key"], r["value"]) for r in V.curves(store, ["a", "b"])} == {("loss", 2.0), ("kl", 0.1)}

@@ -1,6 +1,7 @@
 """The top-level `eval` command: evaluate an LM run on the leave-one-out split.
 
     python -m core eval --run sft --split test [--users 100] [--prompted-candidates] [--json]
+    python -m core eval --run sft --probe alignment [--items 200] [--json]   # core.eval.alignment
 """
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from core.cli import print_json
 
 
 def cmd_eval(args) -> int:
+    if args.probe == "alignment":
+        from core.eval.alignment import evaluate_alignment
+
+        result = evaluate_alignment(args.run, items=args.items, batch_size=args.batch_size or 64, dtype=args.dtype)
+        if args.json:
+            print_json(result)
+        else:
+            print(f"{result['run']} over {result['items']} items: "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("align_")))
+        return 0
     from core.eval.runner import evaluate
 
-    result = evaluate(args.run, split=args.split, users=args.users, batch_size=args.batch_size, k=args.k,
+    result = evaluate(args.run, split=args.split, users=args.users, batch_size=args.batch_size or 16, k=args.k,
                       beams=args.beams, exclude_history=not args.include_history, candidates=not args.no_candidates,
                       prompted=args.prompted_candidates, progress=True)
     if args.json:
@@ -31,7 +42,8 @@ def register(groups) -> None:
     parser.add_argument("--split", choices=["test", "valid"], default="test", help="which target (default: test)")
     parser.add_argument("--users", type=int, help="evaluate only the first N users of the split (default: all); "
                                                   "stored under split name '<split>@N'")
-    parser.add_argument("--batch-size", type=int, default=16, help="users per forward pass (default: 16)")
+    parser.add_argument("--batch-size", type=int, help="users (items for --probe) per forward pass "
+                                                       "(default: 16 users, 64 items)")
     parser.add_argument("--k", type=int, default=10, help="length of the ranked list (default: 10)")
     parser.add_argument("--beams", type=int, default=10, help="beam width, at least k (default: 10)")
     parser.add_argument("--include-history", action="store_true",
@@ -40,5 +52,11 @@ def register(groups) -> None:
     parser.add_argument("--prompted-candidates", action="store_true",
                         help="also list the 20 candidates in the prompt and ask for the SID of the one the user picks "
                              "(cand20_prompted_hr@1, cand20_valid_ratio; a second prompt per user, twice as long)")
+    parser.add_argument("--probe", choices=["alignment"],
+                        help="instead of ranking, probe what the model knows of each SID over the catalogue: "
+                             "SID->title, title->SID (and its level 1), SID->genres F1 (core.eval.alignment)")
+    parser.add_argument("--items", type=int, help="--probe alignment: only the first N catalogue items (default: all)")
+    parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="--probe alignment: precision (auto = bf16 where a measured probe finds it faster)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON (progress bars go to stderr)")
     parser.set_defaults(func=cmd_eval)

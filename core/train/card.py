@@ -22,7 +22,8 @@ METRICS_FILE = "metrics.json"
 LOGS_FILE = "logs.jsonl"
 README_FILE = "README.md"
 METRIC_ORDER = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1",
-                "cand20_prompted_hr@1", "cand20_valid_ratio"]
+                "cand20_prompted_hr@1", "cand20_valid_ratio", "align_sid_to_title", "align_title_to_sid", "align_title_to_sid_l1",
+                "align_genres_f1"]
 
 
 def _read(path: Path) -> dict:
@@ -45,6 +46,17 @@ def write_logs(ckpt_dir, store, run: str) -> None:
 def read_logs(ckpt_dir, run: str) -> list[dict]:
     """The folder's logged steps as run_logs rows of `run` (the folder's name, whatever run wrote them)."""
     return [{**row, "run": run} for row in read_jsonl(Path(ckpt_dir) / LOGS_FILE)]
+
+
+def lineage(parent_record: dict, parent_metrics: dict) -> list[dict]:
+    """The chain of runs a continued checkpoint grew from, oldest first: each with its command(s),
+    steps, time, notes and the metrics measured on it, so the card keeps every command that made it."""
+    earlier = list(parent_record.get("continues", []))
+    if parent_record:
+        keep = ("run", "command", "steps", "train_seconds", "precision", "loss_first", "loss_last", "notes",
+                "git_commit", "created")
+        earlier.append({**{k: parent_record[k] for k in keep if k in parent_record}, "metrics": parent_metrics})
+    return earlier
 
 
 def write_run(ckpt_dir, record: dict) -> None:
@@ -73,9 +85,22 @@ def render(ckpt_dir) -> Path:
     if run:
         lines += [f"Stage `{run.get('stage')}` on `{run.get('dataset')}` from base model `{run.get('base_model')}` "
                   f"(git commit `{run.get('git_commit') or 'unknown'}`).", "",
-                  "Produced by:", "", "```", run.get("command", ""), "```", "",
+                  "Produced by:", "", "```", *[step.get("command", "") for step in run.get("continues", [])],
+                  run.get("command", ""), "```", ""]
+        if run.get("continues"):
+            lines += ["The commands above ran in this order, each continuing the adapter the one before it wrote "
+                      "(`--init-from`); what each earlier one measured:", ""]
+            for step in run["continues"]:
+                lines.append(f"- `{step.get('command', '')}`: {step.get('steps')} steps, {step.get('train_seconds')} s, "
+                             f"loss {_fmt(step.get('loss_first'))} -> {_fmt(step.get('loss_last'))}; metrics "
+                             + json.dumps({k: {m: v for m, v in ms.items() if m in ('hr@10', 'ndcg@10', 'users')
+                                               or m.startswith('align_')}
+                                           for k, ms in (step.get("metrics") or {}).items()}, sort_keys=True))
+            lines.append("")
+        lines += [
+
                   "| training | value |", "|---|---|"]
-        for key in ("device", "threads", "steps", "examples", "train_seconds", "tokens", "tokens_per_s", "loss_first",
+        for key in ("device", "threads", "precision", "steps", "examples", "train_seconds", "tokens", "tokens_per_s", "loss_first",
                     "loss_last", "stopped_early", "adapter_mb"):
             if key in run:
                 lines.append(f"| {key} | {_fmt(run[key])} |")
@@ -86,7 +111,8 @@ def render(ckpt_dir) -> Path:
     if metrics:
         keys = [k for k in METRIC_ORDER if any(k in m for m in metrics.values())]
         lines += ["## Evaluation", "", "Leave-one-out, all items ranked by constrained beam search, history excluded. "
-                  "Reproduce with `python -m core eval --run " + name + " --split SPLIT [--users N] --json`.", "",
+                  "Reproduce with `python -m core eval --run " + name + " --split SPLIT [--users N] --json`; split align (align@N) "
+                  "is the alignment probe: `python -m core eval --run " + name + " --probe alignment [--items N]`.", "",
                   "| split | users | " + " | ".join(keys) + " | seconds |",
                   "|---" * (len(keys) + 3) + "|"]
         for split_key, m in sorted(metrics.items()):

@@ -45,9 +45,10 @@ from core.errors import SidLensError
 from core.paths import checkpoints_dir
 from core.store import Store, git_commit, now
 from core.train import card
-from core.train.common import command_line, folder_mb, relative_to_repo, resume_point, run_dir
+from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path, resume_point, run_dir
 
 STAGE = "sft"
+GENRE_SHARE = 0.25  # SID->genres facts per title fact: genres are also stated by every item narrative (task 5)
 
 
 @dataclass
@@ -78,6 +79,16 @@ class SFTSettings:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)"})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
     full_finetune: bool = field(default=False, metadata={"help": "train every weight instead of LoRA (GPU)"})
+    init_from: str | None = field(default=None, metadata={
+        "help": "continue from this run's adapter (e.g. the shipped sft): its LoRA rank and SID rows are kept, "
+                "a new schedule starts; how a run too long for one session goes on in the next"})
+    item_facts_epochs: float = field(default=0.0, metadata={
+        "help": "also train the catalogue facts (SID->title and title->SID as bare prompts, core.corpus.facts) "
+                "this many times over, SID->genres a quarter as often, packed into rows (0 = off)"})
+    facts_per_row: int = field(default=16, metadata={"help": "catalogue facts packed into one training row"})
+    dtype: str = field(default="auto", metadata={
+        "help": "compute precision: auto (bf16 where a measured probe finds it faster, core.llm.precision), "
+                "fp32 or bf16", "choices": ("auto", "fp32", "bf16")})
     seed: int = field(default=0, metadata={"help": "seed of initialisation and data order"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
     logging_steps: int = field(default=5, metadata={"help": "log loss / lr / tokens to the store every N steps"})
@@ -85,6 +96,12 @@ class SFTSettings:
     max_minutes: float = field(default=0.0, metadata={
         "help": "stop after this many minutes and save what was learnt (0 = no limit)"})
     restart: bool = field(default=False, metadata={"help": "discard the run's intermediate checkpoints"})
+
+    def __post_init__(self):
+        if self.init_from and self.full_finetune:
+            raise SidLensError("--init-from continues an adapter; it cannot be combined with --full-finetune")
+        if self.item_facts_epochs < 0 or self.facts_per_row < 1:
+            raise SidLensError("--item-facts-epochs must be >= 0 and --facts-per-row at least 1")
 
     @property
     def out_dir(self) -> Path:
@@ -94,7 +111,7 @@ class SFTSettings:
         """The settings that define the run (a resumed run must match them). The step budget may
         change on resume: re-running with a larger --max-steps extends a run (the cosine schedule
         is rebuilt for the new total and continues from the saved step)."""
-        skip = {"restart", "threads", "max_minutes", "output_dir", "max_steps"}
+        skip = {"restart", "threads", "max_minutes", "output_dir", "max_steps", "dtype"}
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
 
@@ -108,6 +125,9 @@ PRESETS: dict[str, dict] = {
     "quick": {"tasks": (1,), "max_examples": 0, "max_steps": 450, "batch_size": 8, "learning_rate": 3e-3,
               "warmup_steps": 10, "lora_r": 8, "lora_alpha": 16, "threads": 2, "max_minutes": 58.0,
               "logging_steps": 5, "save_steps": 50},
+    "align": {"init_from": "sft", "tasks": (1, 3, 5), "max_examples": 1200, "item_facts_epochs": 12.0,
+              "facts_per_row": 16, "max_steps": 470, "batch_size": 8, "learning_rate": 3e-3, "warmup_steps": 20,
+              "threads": 2, "max_minutes": 75.0, "logging_steps": 5, "save_steps": 50},
     "full": {"tasks": (), "max_examples": 0, "max_steps": -1, "epochs": 2.0, "learning_rate": 5e-4,
              "warmup_steps": 100, "save_steps": 500, "logging_steps": 10},
 }
@@ -140,33 +160,22 @@ def load_records(settings: SFTSettings, sidmap) -> list[dict]:
     return out
 
 
-def _trainer_class(history_ids: list[int] | None = None):
+def _trainer_class():
     """SFTTrainer whose loss projects onto the vocabulary only where a label is trained.
 
-    With completion-only loss a recommendation example trains ~5 of its ~200 positions, but TRL's
+    With completion-only loss a recommendation example trains ~25 of its ~200 positions, but TRL's
     fused LM head still runs the 49k-word projection (and its backward) at every position: most of
     a step for small models on CPU. Here the model gets `logits_to_keep` = a boolean mask of the
     positions whose next token is a label (transformers slices the hidden states before `lm_head`)
-    and the loss is the same token-mean cross-entropy (checked equal to TRL's in the tests).
-
-    `history_ids` (the SID token ids) turns on dense history supervision: every SID token of the
-    prompt is a label too, so one forward pass over a 20-item history trains next-SID prediction at
-    all 20 positions (SASRec's objective) instead of only the last. The paper trains the answer
-    only; on a CPU budget this is ~20x the recommendation signal per token of compute.
+    and the loss is the same token-mean cross-entropy (checked equal to TRL's in the tests). The
+    labels themselves come from `core.train.sft_data` (dense history labels included).
     """
     import torch
     from trl import SFTTrainer
 
-    dense = torch.tensor(history_ids) if history_ids else None
-
     class CompletionOnlySFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels, ids = inputs["labels"], inputs["input_ids"]
-            if dense is not None:
-                extra = torch.isin(ids, dense.to(ids.device)) & (labels == -100)
-                extra[:, 0] = False  # a sequence's first token has no context
-                labels = torch.where(extra, ids, labels)
-                num_items_in_batch = None  # the Trainer counted completion tokens only
             keep = torch.zeros_like(labels, dtype=torch.bool)
             keep[:, :-1] = labels[:, 1:] != -100
             targets = labels[:, 1:][keep[:, :-1]]
@@ -189,10 +198,11 @@ def _trainer_class(history_ids: list[int] | None = None):
 
 
 def _trainer_config(settings: SFTSettings, device: str):
-    import torch
     from trl import SFTConfig
 
-    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    from core.llm.precision import choose_precision
+
+    bf16 = choose_precision(settings.dtype, device) == "bf16"
     return SFTConfig(output_dir=str(run_dir(settings.run)), max_steps=settings.max_steps,
                      num_train_epochs=settings.epochs, learning_rate=settings.learning_rate,
                      lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps,
@@ -211,13 +221,16 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     import datasets
     import torch
 
+    from core.corpus import facts
     from core.corpus.build import corpus_info
+    from core.corpus.context import CorpusContext
     from core.data.registry import load_dataset
     from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
     from core.llm.backbone import DEFAULT_BASE, load_base, resolve_device
     from core.llm.sid_tokens import add_sid_tokens
     from core.sid.build import load_sidmap
     from core.train.callbacks import StoreLogger, TimeLimit
+    from core.train.sft_data import build_rows
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -228,20 +241,39 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     records = load_records(settings, sidmap)
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     device = resolve_device().type
-    model, tokenizer = load_base(settings.base_model)
-    new_ids = add_sid_tokens(model, tokenizer, sidmap, item_texts={i: it.text() for i, it in dataset.items.items()})
-    model = attach_lora(model, new_ids, LoraSettings(r=settings.lora_r, alpha=settings.lora_alpha,
-                                                     dropout=settings.lora_dropout,
-                                                     full_finetune=settings.full_finetune))
+    continues: list[dict] = []
+    if settings.init_from:  # continue an adapter: its LoRA and SID rows train on, a new schedule starts
+        from core.eval.runner import resolve_run
+        from core.llm.adapter import load_checkpoint
+
+        parent_ckpt = resolve_repo_path(resolve_run(store, settings.init_from)["checkpoint"])
+        parent_record = card.read_run(parent_ckpt)  # read now: run == init_from overwrites the folder
+        continues = card.lineage(parent_record, card.read_metrics(parent_ckpt))
+        model, tokenizer, meta = load_checkpoint(parent_ckpt, sidmap, merge=False)
+        base_name = meta["base_model"]
+        new_ids = tokenizer.convert_tokens_to_ids(sidmap.all_tokens())
+    else:
+        model, tokenizer = load_base(settings.base_model)
+        base_name = settings.base_model or DEFAULT_BASE
+        new_ids = add_sid_tokens(model, tokenizer, sidmap, item_texts={i: it.text() for i, it in dataset.items.items()})
+        model = attach_lora(model, new_ids, LoraSettings(r=settings.lora_r, alpha=settings.lora_alpha,
+                                                         dropout=settings.lora_dropout,
+                                                         full_finetune=settings.full_finetune))
     model.train()
-    config = {**settings.identity(), "sid_map_hash": sidmap.hash, "examples": len(records)}
+    pages = []
+    if settings.item_facts_epochs:
+        epochs = {"sid->title": settings.item_facts_epochs, "title->sid": settings.item_facts_epochs,
+                  "sid->genres": settings.item_facts_epochs * GENRE_SHARE}
+        pages = facts.pages(CorpusContext(dataset, sidmap), epochs, settings.facts_per_row, seed=settings.seed)
+    rows = build_rows(tokenizer, records, pages, frozenset(new_ids) if settings.history_loss else frozenset())
+    config = {**settings.identity(), "sid_map_hash": sidmap.hash, "examples": len(records), "fact_rows": len(pages)}
     store.start_run(settings.run, dataset=settings.dataset, stage=STAGE, config=config)
     if resume is None:
         store.delete_where("run_logs", "run = ?", [settings.run])
     logger, limit = StoreLogger(store, settings.run), TimeLimit(settings.max_minutes or None)
-    trainer = _trainer_class(new_ids if settings.history_loss else None)(model=model, args=_trainer_config(settings, device),
-                         train_dataset=datasets.Dataset.from_list(records), processing_class=tokenizer,
-                         callbacks=[logger, limit])
+    trainer = _trainer_class()(model=model, args=_trainer_config(settings, device),
+                               train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
+                               callbacks=[logger, limit])
     started = time.perf_counter()
     try:
         output = trainer.train(resume_from_checkpoint=resume)
@@ -249,7 +281,6 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
         store.finish_run(settings.run, status="interrupted")
         raise
     seconds = time.perf_counter() - started
-    base_name = settings.base_model or DEFAULT_BASE
     out_dir = save_checkpoint(trainer.model, tokenizer, sidmap, settings.out_dir,
                               meta={"base_model": base_name, "run": settings.run, "stage": STAGE,
                                     "window": corpus_info(settings.dataset).get("window", 20)})
@@ -257,13 +288,14 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
     record = {"run": settings.run, "stage": STAGE, "dataset": settings.dataset, "base_model": base_name,
               "command": command_line(), "settings": settings.identity(), "device": device,
-              "threads": torch.get_num_threads(), "examples": len(records), "steps": trainer.state.global_step,
+              "threads": torch.get_num_threads(),
+              "precision": "bf16" if trainer.args.bf16 else "fp32", "examples": len(records), "fact_rows": len(pages), "steps": trainer.state.global_step,
               "train_seconds": round(seconds, 1), "trainer_runtime_s": round(output.metrics.get("train_runtime", 0), 1),
               "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
               "loss_first": losses[0]["value"] if losses else None, "loss_last": losses[-1]["value"] if losses else None,
               "stopped_early": limit.stopped_early, "resumed_from": resume and relative_to_repo(resume),
               "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": commit,
-              "created": now()}
+              "created": now(), **({"continues": continues} if continues else {})}
     card.write_run(out_dir, record)
     card.write_logs(out_dir, store, settings.run)
     store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),

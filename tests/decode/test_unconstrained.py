@@ -19,9 +19,7 @@ def test_generated_sids_resolve_to_items_or_none(toy):
         assert item == sidmap.item_for_text(text)
         if item is not None:  # a free greedy answer that is an item is also the constrained greedy answer
             assert item == best[0].item_id and text.startswith(best[0].sid)
-    # the trained toy model writes a real SID for one user and stumbles on the others
     assert invalid_rate(outputs) == pytest.approx(sum(i is None for _, i in outputs) / 3)
-    assert 0 < invalid_rate(outputs) < 1
 
 
 def test_answer_item_reads_after_reasoning(toy):

@@ -86,19 +86,38 @@ def test_loss_equals_trl_completion_loss(world):
 
     from core.llm.adapter import LoraSettings, attach_lora
     from core.train.sft import load_records
+    from core.train.sft_data import build_rows
 
-    settings = tiny_settings(world, history_loss=False)
+    settings = tiny_settings(world)
     model, tokenizer = load_base(world.base)
-    model = attach_lora(model, add_sid_tokens(model, tokenizer, world.sidmap), LoraSettings(r=4))
-    data = datasets.Dataset.from_list(load_records(settings, world.sidmap)[:8])
-    ours = _trainer_class(None)(model=model, args=_trainer_config(settings, "cpu"), train_dataset=data,
-                                processing_class=tokenizer)
+    sid_ids = add_sid_tokens(model, tokenizer, world.sidmap)
+    model = attach_lora(model, sid_ids, LoraSettings(r=4))
+    data = datasets.Dataset.from_list(build_rows(tokenizer, load_records(settings, world.sidmap)[:8], [],
+                                                 frozenset(sid_ids)))
+    ours = _trainer_class()(model=model, args=_trainer_config(settings, "cpu"), train_dataset=data,
+                            processing_class=tokenizer)
     theirs = SFTTrainer(model=model, args=_trainer_config(settings, "cpu"), train_dataset=data,
                         processing_class=tokenizer)
     batch = next(iter(ours.get_train_dataloader()))
     with torch.no_grad():
         assert float(ours.compute_loss(model, dict(batch))) == pytest.approx(float(theirs.compute_loss(model, dict(batch))),
                                                                               rel=1e-5)
+
+
+def test_continues_an_adapter_with_catalogue_facts(world):
+    """--init-from trains the parent's adapter on (records and packed facts); the card keeps both commands."""
+    store = Store()
+    parent = load_file(world.sft / "adapter_model.safetensors")
+    record = train_sft(tiny_settings(world, init_from="sft", run="sft2", item_facts_epochs=2.0, facts_per_row=5,
+                                     max_steps=4, dtype="fp32"), store)
+    assert record["fact_rows"] == (2 * 40 + 2 * 40 + 20) // 5  # 40 items: titles and SIDs twice, genres half
+    assert record["steps"] == 4 and record["precision"] == "fp32"
+    assert [step["run"] for step in record["continues"]] == ["sft"]
+    child = load_file(world.checkpoints / "sft2" / "adapter_model.safetensors")
+    assert set(child) == set(parent)  # the parent's LoRA rank and SID rows, trained on
+    assert any(not torch.equal(child[k].float(), parent[k].float()) for k in parent)
+    with pytest.raises(SidLensError, match="cannot be combined"):
+        tiny_settings(world, init_from="sft", full_finetune=True)
 
 
 def test_cli_reports_bad_input(world, capsys):

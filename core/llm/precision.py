@@ -1,0 +1,60 @@
+"""Which precision to compute in, chosen by measuring this machine rather than by its name.
+
+    python -c "from core.llm.precision import probe; print(probe())"
+
+CPUs here differ: some emulate bf16 (several times slower than fp32), others have native bf16
+matmul kernels (AVX512-BF16 or AMX) where it is faster. `choose_precision("auto", device)` times a
+matmul of the backbone's MLP shape in fp32 and under bf16 autocast on the current threads and picks
+bf16 when it is at least `MIN_SPEEDUP` times faster; on CUDA it picks bf16 when the card has it.
+`--dtype fp32|bf16` on the commands overrides the probe. The probe costs well under a second and
+is measured once per process. bench/bench_precision.py records what it chose against fp32 on a
+real training step.
+"""
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+import torch
+
+from core.errors import SidLensError
+
+CHOICES = ("auto", "fp32", "bf16")
+MIN_SPEEDUP = 1.3  # below this the probe's noise could flip the choice between runs
+
+
+@lru_cache(maxsize=1)
+def probe(size: tuple[int, int, int] = (512, 576, 1536), reps: int = 12) -> dict:
+    """{"fp32_s", "bf16_s", "speedup"}: median seconds of one (m x k) @ (k x n) matmul in each precision."""
+    m, k, n = size
+    a, b = torch.randn(m, k), torch.randn(k, n)
+
+    def median_seconds(fn) -> float:
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[len(times) // 2]
+
+    def bf16():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return a @ b
+
+    fp32_s, bf16_s = median_seconds(lambda: a @ b), median_seconds(bf16)
+    return {"fp32_s": fp32_s, "bf16_s": bf16_s, "speedup": fp32_s / max(bf16_s, 1e-12)}
+
+
+def choose_precision(requested: str, device: str) -> str:
+    """"fp32" or "bf16" for `device` ("cpu" or "cuda"): `requested` unless it is "auto"."""
+    if requested not in CHOICES:
+        raise SidLensError(f"unknown precision {requested!r}: use {', '.join(CHOICES)}")
+    if requested != "auto":
+        if requested == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+            raise SidLensError("bf16 requested but this CUDA card does not support it")
+        return requested
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if probe()["speedup"] >= MIN_SPEEDUP else "fp32"

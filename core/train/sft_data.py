@@ -1,0 +1,47 @@
+"""Training rows for the SFT: corpus records and packed catalogue facts, tokenized with their labels.
+
+The SFT hands TRL's SFTTrainer pre-tokenized rows (`input_ids`, `labels`) rather than letting it
+tokenize, because two kinds of row share one run: chat-formatted corpus records (loss on the
+completion, the prompt rendered by the model's own chat template exactly as at inference, see
+`core.llm.prompts.render_prompt`) and packed bare catalogue facts (`core.corpus.facts`, loss on each
+fact's answer), which no single TRL dataset format expresses.
+
+`history_sids` (dense history supervision) also labels every SID token of a recommendation
+prompt after the first token: one forward over a 20-item history trains next-SID
+prediction at all 20 positions (SASRec's objective) instead of only the last. The paper trains
+the answer only; on a CPU budget this is ~20x the recommendation signal per token of compute.
+"""
+from __future__ import annotations
+
+IGNORE = -100
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def record_row(tokenizer, record: dict, sid_ids: frozenset[int] = frozenset()) -> dict:
+    """One chat record -> {"input_ids", "labels"}; SID tokens of the prompt are labels when `sid_ids` is given."""
+    prompt = tokenizer.apply_chat_template(record["prompt"], tokenize=False, add_generation_prompt=True)
+    full = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("the chat template renders the prompt differently inside the whole conversation")
+    prompt_ids, completion_ids = _ids(tokenizer, prompt), _ids(tokenizer, full[len(prompt):])
+    labels = [t if (i > 0 and t in sid_ids) else IGNORE for i, t in enumerate(prompt_ids)] + completion_ids
+    return {"input_ids": prompt_ids + completion_ids, "labels": labels}
+
+
+def facts_row(tokenizer, facts) -> dict:
+    """Packed facts -> one row; the loss is on each answer (its closing newline included)."""
+    ids, labels = [], []
+    for fact in facts:
+        prompt_ids, answer_ids = _ids(tokenizer, fact.prompt), _ids(tokenizer, fact.answer)
+        ids += prompt_ids + answer_ids
+        labels += [IGNORE] * len(prompt_ids) + answer_ids
+    return {"input_ids": ids, "labels": labels}
+
+
+def build_rows(tokenizer, records: list[dict], pages: list, sid_ids: frozenset[int] = frozenset()) -> list[dict]:
+    """Rows of the records (dense history labels when `sid_ids` is given) and of the fact pages."""
+    rows = [record_row(tokenizer, r, sid_ids) for r in records]
+    return rows + [facts_row(tokenizer, page) for page in pages]
