@@ -37,3 +37,17 @@ def test_user_error_is_one_line(capsys):
     assert main(["data", "stats", "--dataset", "no-such-dataset", "--json"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "no-such-dataset" in err and "\n" not in err
+
+
+def test_help_and_data_stats_do_not_import_torch():
+    """The CLI's start stays light: torch (seconds to import) loads only in commands that compute with it."""
+    from core.data.registry import prepare_dataset
+
+    prepare_dataset("ml-100k")  # into this test's data dir, which the subprocess inherits
+    probe = ("import sys\nfrom core.cli import main\n"
+             "for argv in (['--help'], ['data', 'stats', '--dataset', 'ml-100k', '--json']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print('HEAVY', sorted(m for m in ('torch', 'transformers', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout and '"interactions": 100000' in out.stdout

@@ -16,12 +16,19 @@ from core.cli import print_json
 from core.data.registry import load_dataset
 from core.data.split import Split
 from core.errors import SidLensError
-from core.eval.popularity import run_popularity
-from core.eval.ranking import CAND_KEY, RankingConfig
-from core.eval.sasrec import SASRecConfig, run_sasrec
+from core.eval.ranking import CAND_KEY, RankingConfig, SASRecConfig
 from core.store import Store
 
-BASELINES = {"popularity": run_popularity, "sasrec": run_sasrec}
+BASELINES = ("popularity", "sasrec")
+
+
+def _baseline(name: str):
+    """The baseline's run function (imported on use: SASRec needs torch, the CLI's start does not)."""
+    if name == "sasrec":
+        from core.eval.sasrec import run_sasrec
+        return run_sasrec
+    from core.eval.popularity import run_popularity
+    return run_popularity
 SHOWN_METRICS = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", CAND_KEY]
 
 
@@ -54,7 +61,7 @@ def cmd_baselines_run(args) -> int:
     ranking_config = RankingConfig(**{f.name: getattr(args, f.name) for f in fields(RankingConfig)})
     configs = {"popularity": ranking_config, "sasrec": sasrec_config}
     names = [args.only] if args.only else list(BASELINES)
-    summary = {name: BASELINES[name](store, split, configs[name]) for name in names}
+    summary = {name: _baseline(name)(store, split, configs[name]) for name in names}
     if args.json:
         print_json({name: {"run": name, "dataset": args.dataset, "users": len(split.examples("test")),
                            "test": out["test"], "valid": out["valid"], "fit": out["fit"]}

@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import pickle
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
@@ -40,37 +40,11 @@ from core.atomic import atomic_path
 from core.data.split import Split
 from core.errors import SidLensError
 from core.eval.metrics import hit_ndcg
-from core.eval.ranking import ItemScorer, RankingConfig, rank_part, run_baseline
+from core.eval.ranking import ItemScorer, SASRecConfig, rank_part, run_baseline
 from core.paths import data_dir
 from core.store import Store
 
 RUN_NAME = "sasrec"
-
-
-@dataclass
-class SASRecConfig(RankingConfig):
-    """Model and training settings; defaults suit ml-100k on a CPU (about a minute per 15 epochs)."""
-
-    hidden: int = field(default=64, metadata={"help": "size of item and position embeddings and of every block"})
-    blocks: int = field(default=2, metadata={"help": "number of self-attention blocks"})
-    heads: int = field(default=2, metadata={"help": "attention heads per block (must divide hidden)"})
-    dropout: float = field(default=0.2, metadata={"help": "dropout on embeddings, attention and feed-forward"})
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    batch_size: int = field(default=128, metadata={"help": "training chunks per step"})
-    epochs: int = field(default=200, metadata={"help": "maximum training epochs (early stopping usually ends sooner)"})
-    patience: int = field(default=10, metadata={"help": "stop after this many epochs without a better validation NDCG@10"})
-    seed: int = field(default=0, metadata={"help": "seed of initialisation, dropout and chunk offsets"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
-
-    def __post_init__(self):
-        for name in ("hidden", "blocks", "heads", "batch_size", "epochs", "patience"):
-            if getattr(self, name) < 1:
-                raise SidLensError(f"SASRec {name} must be at least 1, not {getattr(self, name)}")
-        if self.hidden % self.heads:
-            raise SidLensError(f"SASRec hidden size {self.hidden} is not divisible by {self.heads} heads")
-        if not 0 <= self.dropout < 1 or self.lr <= 0 or self.threads < 0:
-            raise SidLensError(f"SASRec needs 0 <= dropout < 1, lr > 0 and threads >= 0 "
-                               f"(got dropout {self.dropout}, lr {self.lr}, threads {self.threads})")
 
 
 class SASRecNet(nn.Module):

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 METHODS = ("reassign", "extra_level")
 
@@ -57,6 +56,8 @@ def _reassign(codes: np.ndarray, distances: np.ndarray) -> np.ndarray | None:
             items = sorted((members[j] for j in local), key=lambda i: distances[i, code])
             displaced += items[1:]  # the closest item keeps the code
         free = np.array(sorted(set(range(size)) - {c for (c,) in by_code}))
+        from scipy.optimize import linear_sum_assignment  # scipy costs seconds at the CLI's start
+
         rows, cols = linear_sum_assignment(distances[np.ix_(displaced, free)])
         out[np.array(displaced)[rows], -1] = free[cols]
     return out

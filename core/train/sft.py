@@ -1,16 +1,20 @@
 """Stage-1 SFT: teach the LM the SID vocabulary on the alignment corpus, with TRL's SFTTrainer.
 
-    python -m core train sft --dataset ml-100k --preset quick      # under an hour on 2 CPU cores
+    python -m core train sft --dataset ml-100k --preset quick      # task 1 from the base model, under an hour
+    python -m core train sft --dataset ml-100k --preset align      # continue the shipped sft on the multi-task mix
     python -m core train sft --dataset ml-100k --preset full       # see PRESETS["full"] for its cost
     accelerate launch -m core train sft --dataset ml-100k --preset full --base-model Qwen/Qwen3-1.7B
 
 What happens: the base LM gets one token per SID code (rows initialised from the item texts, see
 `core.llm.sid_tokens`), LoRA on every projection plus the SID rows trainable (`core.llm.adapter`),
-and SFTTrainer trains on the corpus's conversational prompt/completion records with loss on the
-completion (the prompt is context, not something to imitate) plus, by default, on every SID of the
-prompt's history (`history_loss`, see `_trainer_class`). Only the trained positions go through the
-vocabulary projection. Gradient checkpointing is off (the model is small; it only costs time) and
-precision is fp32 on CPU (bf16 is emulated there), bf16 on a GPU that has it.
+or, with `--init-from RUN`, that run's adapter is loaded and trained on. The rows
+(`core.train.sft_data`) are the corpus's chat records with loss on the completion (the prompt is
+context, not something to imitate) plus, by default, on every SID of the prompt's history
+(`history_loss`), and with `--item-facts-epochs` the catalogue facts packed many to a row
+(`core.corpus.facts`). Only the trained positions go through the vocabulary projection
+(`_trainer_class`). Gradient checkpointing is off (the model is small; it only costs time);
+precision is bf16 autocast where `core.llm.precision` measures it faster (a GPU with bf16, a CPU
+with native bf16 kernels), else fp32.
 
 Batching: padded batches by default. `padding_free` flattens a batch into one row (TRL's collator;
 transformers then masks attention per sequence from the position ids). bench/bench_sft.py measured
@@ -74,7 +78,8 @@ class SFTSettings:
         "help": "flatten each batch into one row, no padding (on CPU sdpa's attention is then quadratic in the "
                 "batch's total length: ~1.07x at batch 8, far slower at 16; for GPUs with flash attention)"})
     history_loss: bool = field(default=True, metadata={
-        "help": "also train next-SID prediction at every SID of the prompt's history (dense supervision)"})
+        "help": "also train next-SID prediction at every SID of a record's prompt (dense supervision, "
+                "core.train.sft_data)"})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha (scale = alpha / r)"})
     lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout"})
@@ -119,6 +124,13 @@ class SFTSettings:
 # machine: ~53 min; it stops and saves at 58 min if the machine is slower); measured figures are in
 # data/checkpoints/sft/run.json. Recommendation task only (all its records, the Trainer samples
 # 3,600 of them) with dense history loss (see `_trainer_class`), LoRA r=8 (adapter ~5 MB), lr 3e-3.
+# align: continue the shipped sft (its LoRA r=8 and SID rows) on the multi-task mix, sized to one
+# session's background budget (~9 s a step at batch 8 in bf16 on a 2-core AVX-512 machine: 470 steps
+# ~70 min, stopped at 75): the first 1,200 records of tasks 1, 3 and 5 (about 4:1:1) and 12 passes
+# over the SID->title and title->SID facts (3 over SID->genres), 16 facts a row: ~2,840 fact rows of
+# ~4,040, so the catalogue gets most of the steps while recommendation keeps being trained. A run too
+# long for a session continues in the next from the shipped adapter: `--preset align` again (the card
+# records every command of the chain).
 # full: the whole 50k corpus for 2 epochs (~6,250 steps of 16, ~12M tokens): days on this CPU,
 # well under an hour on one GPU (`accelerate launch`, bf16).
 PRESETS: dict[str, dict] = {

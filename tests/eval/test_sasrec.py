@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from core.errors import SidLensError
-from core.eval.sasrec import SASRec, SASRecConfig, run_sasrec
+from core.eval.ranking import SASRecConfig
+from core.eval.sasrec import SASRec, run_sasrec
 
 
 @pytest.fixture
