@@ -36,6 +36,7 @@ app: pipeline
 	$(PY) -m streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
 
 test: setup browser
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 # The tests that train or decode with a model, on the oldest kernels torch and oneDNN have (SSE4):

@@ -117,7 +117,8 @@ def tiny_enabled() -> bool:
 
 def variants(name: str) -> list[dict]:
     """Runs of the dataset with a checkpoint (shipped ones registered), plus "tiny" when enabled."""
-    from core.variants import register_shipped, variants as listed
+    from core.variants import register_shipped
+    from core.variants import variants as listed
 
     db = store()
     for problem in register_shipped(db):

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench_decode  # noqa: E402  (its BENCHMARKS.md section writer)
+
 from app import driver  # noqa: E402
 from core.pipeline import quick_steps  # noqa: E402
 from core.store import Store  # noqa: E402

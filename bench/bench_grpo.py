@@ -27,9 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bench_decode  # noqa: E402  (its SID map fallback and BENCHMARKS.md section writer)
 import torch  # noqa: E402
 
-import bench_decode  # noqa: E402  (its SID map fallback and BENCHMARKS.md section writer)
 from core.errors import SidLensError  # noqa: E402
 from core.store import Store  # noqa: E402
 
@@ -54,8 +54,8 @@ def policy(from_run: str):
 
 
 def run(args) -> dict:
-    from trl import GRPOTrainer
     from transformers import TrainerCallback
+    from trl import GRPOTrainer
 
     from core.data.split import Split
     from core.decode.beam import constrained_topk

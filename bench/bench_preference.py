@@ -29,9 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bench_decode  # noqa: E402  (its BENCHMARKS.md section writer)
 import torch  # noqa: E402
 
-import bench_decode  # noqa: E402  (its BENCHMARKS.md section writer)
 from core.data.registry import load_dataset  # noqa: E402
 from core.data.split import Split  # noqa: E402
 from core.errors import SidLensError  # noqa: E402
@@ -105,7 +105,8 @@ def run(args) -> dict:
     examples = random.Random(0).sample(split.examples("train"), args.batch_size)
     prompts = [render_prompt(tokenizer, recommendation_messages(sidmap, dataset, ex.history)[0]) for ex in examples]
     prompt_tokens = statistics.mean(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts)
-    out = {"load_before": os.getloadavg()[0], "sid_source": source, "threads": args.threads, "batch": args.batch_size, "prompt_tokens": prompt_tokens,
+    out = {"load_before": os.getloadavg()[0], "sid_source": source, "threads": args.threads, "batch": args.batch_size,
+           "prompt_tokens": prompt_tokens,
            "steps": args.steps, "rows": []}
     for k in args.ks:
         negs = random_negatives(split, examples, k, seed=0)

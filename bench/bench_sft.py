@@ -24,9 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import torch  # noqa: E402
-
 import bench_decode  # noqa: E402  (its BENCHMARKS.md section writer)
+import torch  # noqa: E402
 
 SECTION = "bench_sft"
 VARIANTS = {"padded, logits at trained positions (default)": (False, True),
@@ -81,7 +80,7 @@ def run(args) -> dict:
 
 def report(r: dict) -> str:
     base = next(iter(r["rows"].values()))
-    lines = [f"## SFT step throughput (bench/bench_sft.py)", "",
+    lines = ["## SFT step throughput (bench/bench_sft.py)", "",
              f"`.venv/bin/python bench/bench_sft.py` on {datetime.date.today()}; machine: 2-core CPU ({platform.machine()}, "
              f"shared), torch {torch.__version__}, {r['threads']} thread(s), fp32; SmolLM2-135M + LoRA r=8 + SID rows, "
              f"batches of {r['batch']} real ml-100k recommendation records (20-item histories). Load average "

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from core.data.schema import Dataset, Item
 from core.data.split import Split
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.store import Store, now
 
 
@@ -50,7 +51,7 @@ def search_items(dataset: Dataset, query: str = "", genres: tuple[str, ...] | li
     return hits[:limit]
 
 
-def user_history(dataset: Dataset, user_id: str, window: int = 20) -> list[str]:
+def user_history(dataset: Dataset, user_id: str, window: int = DEFAULT_WINDOW) -> list[str]:
     """The items a real user saw before their test target (the last `window` of them)."""
     return list(Split(dataset, window).example(str(user_id), "test").history)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Iterable
 
 from core.errors import SidLensError
+from core.llm.prompts import THINK_END
 from core.sid.sidmap import TOKEN_RE
 from core.store import Store, now
 
@@ -150,9 +151,9 @@ def completion(trace: dict) -> str:
     text = (trace.get("reasoning") or "").strip()
     topk = trace.get("topk") or []
     sid = topk[0].get("sid", "") if topk and isinstance(topk[0], dict) else ""
-    tail = text.rsplit("</think>", 1)[-1]
+    tail = text.rsplit(THINK_END, 1)[-1]
     if sid and not TOKEN_RE.search(tail):
-        text = f"{text}{sid}" if text.endswith("</think>") or not text else f"{text}\n{sid}"
+        text = f"{text}{sid}" if text.endswith(THINK_END) or not text else f"{text}\n{sid}"
     return text
 
 

@@ -20,7 +20,8 @@ from dataclasses import asdict
 from typing import Iterator
 
 from core.data.schema import Dataset
-from core.eval.traces import MAX_REASONING_TOKENS, THINK_END, close_reasoning
+from core.eval.traces import close_reasoning
+from core.llm.prompts import DEFAULT_WINDOW, MAX_REASONING_TOKENS, THINK_END
 from core.sid.sidmap import SidMap
 
 __all__ = ["MAX_REASONING_TOKENS", "prompt_for", "stream", "rank", "token_count", "decode_rate"]
@@ -32,7 +33,7 @@ def prompt_for(tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset, history:
     from core.llm.prompts import recommendation_messages, render_prompt
 
     messages, notes = recommendation_messages(sidmap, dataset, history, profile=profile,
-                                              window=meta.get("window", 20), think=bool(meta.get("think")))
+                                              window=meta.get("window", DEFAULT_WINDOW), think=bool(meta.get("think")))
     return render_prompt(tokenizer, messages), notes
 
 

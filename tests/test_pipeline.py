@@ -26,3 +26,20 @@ def test_running_the_first_step_removes_it(isolated_data_dir):
     steps[0][1]()
     assert _labels(quick_steps("ml-100k")) == ["Embed the items and build their SIDs"]
     prepare_dataset("ml-100k")  # re-running a done step is harmless
+
+
+def test_sid_step_installs_the_shipped_map(isolated_data_dir, monkeypatch):
+    """On a data dir without a SID map the app's step yields the shipped map, as the CLI does: the
+    shipped checkpoints (trained on it) stay usable."""
+    import core.sid.build
+    from core.paths import REPO_ROOT
+    from core.sid.build import load_sidmap
+    from core.sid.sidmap import SidMap
+
+    monkeypatch.setattr(core.sid.build, "SHIPPED_DIR", REPO_ROOT / "data" / "sidmaps")
+    prepare_dataset("ml-100k")
+    (label, run), = quick_steps("ml-100k")
+    assert label.startswith("Install the shipped SID map")
+    run()
+    assert load_sidmap("ml-100k").hash == SidMap.load(REPO_ROOT / "data" / "sidmaps" / "ml-100k.json").hash
+    assert quick_steps("ml-100k") == []

@@ -33,6 +33,7 @@ from core.corpus.sid_tasks import SID_TASKS
 from core.corpus.teacher import Teacher, make_teacher
 from core.data.schema import Dataset
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import dataset_dir
 from core.sid.sidmap import SidMap
 
@@ -44,14 +45,15 @@ DEFAULT_WEIGHTS = {1: 0.40, 2: 0.15, 3: 0.10, 4: 0.10, 5: 0.10, 6: 0.10, 7: 0.05
 class CorpusConfig:
     dataset: str = field(default="ml-100k", metadata={"help": "prepared dataset name"})
     teacher: str = field(default="metadata", metadata={"help": "who writes narratives: metadata (offline) or openai"})
-    base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL; POSTs to <url>/v1/chat/completions"})
+    base_url: str | None = field(default=None, metadata={
+        "help": "openai teacher: server URL; POSTs to <url>/v1/chat/completions"})
     model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
     api_key_env: str = field(default="SIDLENS_TEACHER_API_KEY", metadata={"help": "openai teacher: variable holding the API key"})
     weights: dict[int, float] = field(default_factory=dict, metadata={
         "help": "task number -> share, merged over the defaults (0 turns a task off); normalised to sum 1"})
     max_examples: int = field(default=50_000, metadata={"help": "total records in the corpus"})
     seed: int = field(default=0, metadata={"help": "seed of sampling, phrasing choice and order"})
-    window: int = field(default=20, metadata={"help": "history length of prompts (the split's window)"})
+    window: int = field(default=DEFAULT_WINDOW, metadata={"help": "history length of prompts (the split's window)"})
     cowatch_window: int = field(default=3, metadata={"help": "items this close in a training sequence count as watched together"})
 
 
@@ -117,7 +119,7 @@ def _task_records(number: int, units: list, count: int, context: CorpusContext, 
 
 def build_corpus(dataset_name: str, teacher: str | Teacher = "metadata", weights: dict[int, float] | None = None,
                  max_examples: int | None = None, seed: int = 0, *, base_url: str | None = None,
-                 model: str | None = None, api_key_env: str = "SIDLENS_TEACHER_API_KEY", window: int = 20,
+                 model: str | None = None, api_key_env: str = "SIDLENS_TEACHER_API_KEY", window: int = DEFAULT_WINDOW,
                  cowatch_window: int = 3, dataset: Dataset | None = None, sidmap: SidMap | None = None,
                  progress: bool = True) -> CorpusReport:
     """Write the corpus of `dataset_name` and its counts; `dataset`/`sidmap` skip loading them."""

@@ -18,6 +18,7 @@ from typing import Sequence
 
 from core.data.schema import Dataset, Interaction
 from core.data.split import Example, Split
+from core.llm.prompts import DEFAULT_WINDOW
 from core.sid.sidmap import SidMap
 
 
@@ -37,7 +38,7 @@ class HistoryFacts:
 class CorpusContext:
     dataset: Dataset
     sidmap: SidMap
-    window: int = 20
+    window: int = DEFAULT_WINDOW
     cowatch_window: int = 3
 
     @cached_property

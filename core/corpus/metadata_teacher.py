@@ -100,8 +100,9 @@ class MetadataTeacher:
             lines.append(f"Era: mostly the {facts.decades[0][0]}s"
                          + (f", some {join([f'{d}s' for d, _ in facts.decades[1:3]])}." if len(facts.decades) > 1 else "."))
         if facts.mean_rating is not None:
-            lines.append(f"Rates {'generously' if facts.mean_rating >= 3.8 else 'critically' if facts.mean_rating < 3.2 else 'evenly'}"
-                         f" (mean {facts.mean_rating:.1f}/5).")
+            mean = facts.mean_rating
+            manner = "generously" if mean >= 3.8 else "critically" if mean < 3.2 else "evenly"
+            lines.append(f"Rates {manner} (mean {mean:.1f}/5).")
         if facts.liked:
             lines.append(f"Favourites: {join([context.labelled(i) for i in facts.liked[:3]])}.")
         if facts.disliked:
@@ -142,7 +143,7 @@ class MetadataTeacher:
         what = join(item.genres) or "similar"
         era = f" from the {item.year // 10 * 10}s" if item.year else ""
         reason = f", in line with their taste for {join(shared)}" if shared else ", a change from their usual genres"
-        sentences.append(pick([f"So the next one is likely {article(what)} {what} title{era}{reason}: {context.title(target)}.",
-                               f"A fitting next pick is {article(what)} {what} title{era}{reason}, namely {context.title(target)}."],
+        kind, title = f"{article(what)} {what} title{era}{reason}", context.title(target)
+        sentences.append(pick([f"So the next one is likely {kind}: {title}.", f"A fitting next pick is {kind}, namely {title}."],
                               *key, "end"))
         return " ".join(sentences)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from core.data.schema import Dataset
+from core.llm.prompts import DEFAULT_WINDOW
 
 PARTS = ("train", "valid", "test")
 
@@ -26,7 +27,7 @@ class Example:
 @dataclass
 class Split:
     dataset: Dataset
-    window: int = 20
+    window: int = DEFAULT_WINDOW
 
     def __post_init__(self):
         if self.window < 1:

@@ -26,8 +26,7 @@ import math
 import torch
 
 from core.decode.hf_reference import hf_constrained_topk
-from core.decode.inputs import (batch_starts, model_device, pad_left, pad_token_id, shared_prefix_length,
-                                tokenize_prompts)
+from core.decode.inputs import batch_starts, model_device, pad_left, pad_token_id, shared_prefix_length, tokenize_prompts
 from core.decode.results import BeamNode, Recommendation, check_request, recommendation
 from core.decode.trie import SidTrie
 

@@ -13,12 +13,13 @@ import torch
 
 from core.decode.inputs import batch_starts, encode_prompts, model_device, pad_token_id
 from core.errors import SidLensError
+from core.llm.prompts import THINK_END
 from core.sid.sidmap import SidMap
 
 
 def answer_item(sidmap: SidMap, text: str) -> str | None:
     """The item named by a generated answer, or None when it names none."""
-    return sidmap.item_for_text(text.rsplit("</think>", 1)[-1])
+    return sidmap.item_for_text(text.rsplit(THINK_END, 1)[-1])
 
 
 @torch.no_grad()

@@ -16,8 +16,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from core.data.split import Split
-from core.eval.candidates import N_CANDIDATES, hr1_from_scores, sample_candidates
 from core.errors import SidLensError
+from core.eval.candidates import N_CANDIDATES, hr1_from_scores, sample_candidates
 from core.eval.metrics import hit_ndcg
 from core.eval.results import save_results, user_result
 from core.store import Store

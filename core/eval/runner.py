@@ -40,6 +40,7 @@ import json
 import time
 
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
 from core.store import Store, git_commit, now
 from core.train import card
@@ -132,7 +133,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     dataset = load_dataset(row["dataset"])
     sidmap = load_sidmap(row["dataset"])
     model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap)
-    data_split = Split(dataset, window=meta.get("window", 20))
+    data_split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
     examples = data_split.examples(split)
     total = len(examples)
     examples = examples[:users] if users else examples

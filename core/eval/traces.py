@@ -31,11 +31,10 @@ from core.data.schema import Dataset
 from core.data.split import Example
 from core.decode.inputs import encode_prompts, model_device, pad_token_id
 from core.decode.results import Recommendation
+from core.llm.prompts import MAX_REASONING_TOKENS, THINK_END, THINK_START
 from core.sid.sidmap import SidMap
 from core.store import Store, now
 
-THINK_START, THINK_END = "<think>", "</think>"
-MAX_REASONING_TOKENS = 256
 TRACES_FILE = "traces.jsonl"
 
 

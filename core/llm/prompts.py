@@ -28,6 +28,11 @@ from core.errors import SidLensError
 from core.sid.sidmap import SidMap
 
 DEFAULT_WINDOW = 20
+# The think protocol, one home: reasoning variants write THINK_START ... THINK_END, then the SID
+# right after THINK_END (where the constrained search, the reward and the app continue); the
+# evaluation stops reasoning at MAX_REASONING_TOKENS and closes it when the model did not.
+THINK_START, THINK_END = "<think>", "</think>"
+MAX_REASONING_TOKENS = 256
 SYSTEM_PROMPT = (
     "You are a recommender system. Every {noun} is written as a Semantic ID: one token per level, "
     "such as <a_12><b_3><c_45>; {noun}s with similar content share the leading tokens."

@@ -29,9 +29,9 @@ import math
 import time
 from dataclasses import fields, replace
 
+from core.atomic import write_text
 from core.data.schema import Dataset
 from core.errors import SidLensError
-from core.atomic import write_text
 from core.paths import REPO_ROOT, dataset_dir
 from core.sid.sidmap import LEVEL_LETTERS, SidMap
 from core.store import Store, now
@@ -147,6 +147,17 @@ def load_sidmap(dataset_name: str) -> SidMap:
         raise SidLensError(f"no SIDs built for dataset {dataset_name!r}: run python -m core sids build "
                            f"--dataset {dataset_name}")
     return SidMap.load(path)
+
+
+def ensure_sidmap(dataset_name: str, store: Store | None = None, **build_options) -> SidMap:
+    """The dataset's SID map: the one built before, else the shipped one installed (so the shipped
+    checkpoints, trained on it, stay usable), else a new one built with `build_options`. The one
+    path for `sids build --if-missing` and the app's pipeline."""
+    if sidmap_path(dataset_name).exists():
+        return SidMap.load(sidmap_path(dataset_name))
+    if shipped_path(dataset_name).exists():
+        return install_shipped(dataset_name, store)
+    return build_sids(dataset_name, **build_options)
 
 
 def install_shipped(dataset_name: str, store: Store | None = None) -> SidMap:

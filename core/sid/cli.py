@@ -8,8 +8,7 @@
 from __future__ import annotations
 
 from core.cli import print_json
-from core.errors import SidLensError
-from core.sid.build import DEFAULT_METHOD, METHODS, build_sids, load_sidmap, ship_sidmap, shipped_path
+from core.sid.build import DEFAULT_METHOD, METHODS, build_sids, ensure_sidmap, load_sidmap, ship_sidmap, shipped_path
 from core.sid.collisions import METHODS as COLLISION_METHODS
 from core.sid.embed import ENCODERS
 
@@ -38,15 +37,9 @@ def _output(info: dict, as_json: bool) -> None:
 
 
 def cmd_build(args) -> int:
-    if args.if_missing:
-        try:
-            sidmap = load_sidmap(args.dataset)  # built before, or the shipped map installed now
-            _output(summary(sidmap), args.json)
-            return 0
-        except SidLensError:
-            pass
-    sidmap = build_sids(args.dataset, method=args.method, levels=args.levels, codebook_size=args.codebook_size,
-                        seed=args.seed, encoder=args.encoder, collisions=args.collisions, lm=args.lm)
+    options = dict(method=args.method, levels=args.levels, codebook_size=args.codebook_size, seed=args.seed,
+                   encoder=args.encoder, collisions=args.collisions, lm=args.lm)
+    sidmap = ensure_sidmap(args.dataset, **options) if args.if_missing else build_sids(args.dataset, **options)
     _output(summary(sidmap), args.json)
     return 0
 
@@ -91,7 +84,8 @@ def register(groups) -> None:
     build.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
                        help=f"SID tokenizer (default: {DEFAULT_METHOD})")
     build.add_argument("--levels", type=int, default=3, help="codes per SID (default: 3)")
-    build.add_argument("--codebook-size", type=int, help="codes per level, K (default: the power of two nearest sqrt(items), 32 for ml-100k)")
+    build.add_argument("--codebook-size", type=int,
+                       help="codes per level, K (default: the power of two nearest sqrt(items), 32 for ml-100k)")
     build.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     build.add_argument("--encoder", choices=ENCODERS, default="minilm",
                        help="item text encoder: packaged MiniLM or the LM's mean-pooled states (default: minilm)")

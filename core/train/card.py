@@ -100,7 +100,8 @@ def render(ckpt_dir) -> Path:
         lines += [
 
                   "| training | value |", "|---|---|"]
-        for key in ("device", "threads", "precision", "steps", "examples", "train_seconds", "tokens", "tokens_per_s", "loss_first",
+        for key in ("device", "threads", "precision", "steps", "examples", "train_seconds", "tokens", "tokens_per_s",
+                    "loss_first",
                     "loss_last", "stopped_early", "adapter_mb"):
             if key in run:
                 lines.append(f"| {key} | {_fmt(run[key])} |")
@@ -111,7 +112,8 @@ def render(ckpt_dir) -> Path:
     if metrics:
         keys = [k for k in METRIC_ORDER if any(k in m for m in metrics.values())]
         lines += ["## Evaluation", "", "Leave-one-out, all items ranked by constrained beam search, history excluded. "
-                  "Reproduce with `python -m core eval --run " + name + " --split SPLIT [--users N] --json`; split align (align@N) "
+                  "Reproduce with `python -m core eval --run " + name + " --split SPLIT [--users N] --json`; "
+                  "split align (align@N) "
                   "is the alignment probe: `python -m core eval --run " + name + " --probe alignment [--items N]`.", "",
                   "| split | users | " + " | ".join(keys) + " | seconds |",
                   "|---" * (len(keys) + 3) + "|"]

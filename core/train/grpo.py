@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.store import Store
 from core.train.common import relative_to_repo, resume_point, run_dir
 from core.train.reason import StageSettings, preset_settings
@@ -169,7 +170,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     if not meta.get("think"):
         raise SidLensError(f"run {settings.from_run!r} was not trained to reason (<think>...</think>): "
                            "train it with `python -m core train reason` first, or pass --from reason")
-    window = meta.get("window", 20)
+    window = meta.get("window", DEFAULT_WINDOW)
     train_data = rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, settings.seed, window)
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     start_stage(store, settings, stage=STAGE, parent=parent, ckpt=ckpt, sidmap=sidmap, examples=len(train_data),

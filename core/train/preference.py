@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
 from core.store import Store, git_commit, now
 from core.train import card
@@ -149,8 +150,8 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     from core.llm.adapter import load_checkpoint, read_meta, save_checkpoint
     from core.llm.backbone import resolve_device
     from core.sid.build import load_sidmap
-    from core.train.preference_plan import item_plan, pair_plan, reference_logps
     from core.train.preference_loop import run_loop
+    from core.train.preference_plan import item_plan, pair_plan, reference_logps
 
     check(settings)
     if settings.threads:
@@ -160,7 +161,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     ckpt = resolve_repo_path(parent["checkpoint"])
     dataset = load_dataset(parent["dataset"])
     sidmap = load_sidmap(parent["dataset"])
-    window = read_meta(ckpt).get("window", 20)
+    window = read_meta(ckpt).get("window", DEFAULT_WINDOW)
     started = time.perf_counter()
     reference, tokenizer, _ = load_checkpoint(ckpt, sidmap, merge=True)
     n_examples = settings.max_steps * settings.batch_size

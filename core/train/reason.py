@@ -33,13 +33,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
 from core.store import Store, git_commit, now
 from core.train import card
 from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path, resume_point
 
 STAGE = "reason"
-THINK_END = "</think>"
 MIN_HISTORY = 3
 
 
@@ -126,14 +126,14 @@ def sample_examples(context, n: int, seed: int) -> list:
     return [rng.choice(by_user[u]) for u in users[:n]]
 
 
-def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: int = 20,
+def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: int = DEFAULT_WINDOW,
                       progress: bool = True) -> list[dict]:
     """Conversational prompt/completion records of `n` users' traces (see the module docstring)."""
     from tqdm.auto import tqdm
 
     from core.corpus.context import CorpusContext
     from core.data.schema import Dataset
-    from core.llm.prompts import recommendation_messages
+    from core.llm.prompts import THINK_END, THINK_START, recommendation_messages
 
     # the teacher sees what the prompt shows: no users (no profile), no ratings, the last `window` items
     unrated = {u: [replace(x, rating=None) for x in seq] for u, seq in dataset.sequences.items()}
@@ -145,7 +145,7 @@ def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: i
     for ex in tqdm(examples, desc="reasoning traces", unit="trace", disable=not progress):
         trace = teacher.reasoning_trace(ex.user_id, ex.history[-window:], ex.target, context)
         prompt, _ = recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)
-        completion = f"<think>\n{trace.strip()}\n{THINK_END}{sidmap.sid_text(ex.target)}"
+        completion = f"{THINK_START}\n{trace.strip()}\n{THINK_END}{sidmap.sid_text(ex.target)}"
         records.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],
                         "user_id": ex.user_id, "target": ex.target})
     return records
@@ -195,7 +195,7 @@ def save_stage(model, tokenizer, sidmap, settings, store: Store, *, stage: str, 
 
     out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir,
                               meta={"base_model": meta["base_model"], "run": settings.run, "stage": stage,
-                                    "parent": settings.from_run, "window": meta.get("window", 20), "think": True})
+                                    "parent": settings.from_run, "window": meta.get("window", DEFAULT_WINDOW), "think": True})
     losses = store.rows("run_logs", "run = ? and key = 'loss'", [settings.run], order_by="step")
     record = {"run": settings.run, "stage": stage, "parent": settings.from_run, "dataset": parent["dataset"],
               "base_model": meta["base_model"], "command": command_line(), "settings": settings.identity(),
@@ -230,7 +230,7 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
                                                 if settings.teacher == "openai" else {}))
     parent, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(store, settings.from_run)
     started = time.perf_counter()
-    records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed, meta.get("window", 20))
+    records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed, meta.get("window", DEFAULT_WINDOW))
     teacher_seconds = time.perf_counter() - started
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     model.train()

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.llm.prompts import THINK_END
 from core.sid.sidmap import SidMap, parse_tokens
 
-THINK_END = "</think>"
 VALID_BONUS = 0.1
 
 

@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
 from core.store import Store, git_commit, now
 from core.train import card
@@ -295,13 +296,14 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     seconds = time.perf_counter() - started
     out_dir = save_checkpoint(trainer.model, tokenizer, sidmap, settings.out_dir,
                               meta={"base_model": base_name, "run": settings.run, "stage": STAGE,
-                                    "window": corpus_info(settings.dataset).get("window", 20)})
+                                    "window": corpus_info(settings.dataset).get("window", DEFAULT_WINDOW)})
     losses = store.rows("run_logs", "run = ? and key = 'loss'", [settings.run], order_by="step")
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
     record = {"run": settings.run, "stage": STAGE, "dataset": settings.dataset, "base_model": base_name,
               "command": command_line(), "settings": settings.identity(), "device": device,
               "threads": torch.get_num_threads(),
-              "precision": "bf16" if trainer.args.bf16 else "fp32", "examples": len(records), "fact_rows": len(pages), "steps": trainer.state.global_step,
+              "precision": "bf16" if trainer.args.bf16 else "fp32", "examples": len(records), "fact_rows": len(pages),
+              "steps": trainer.state.global_step,
               "train_seconds": round(seconds, 1), "trainer_runtime_s": round(output.metrics.get("train_runtime", 0), 1),
               "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
               "loss_first": losses[0]["value"] if losses else None, "loss_last": losses[-1]["value"] if losses else None,

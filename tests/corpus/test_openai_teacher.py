@@ -11,7 +11,6 @@ import pytest
 from core.corpus.build import build_corpus, read_corpus
 from core.corpus.openai_teacher import OpenAICompatibleTeacher
 from core.errors import SidLensError
-from core.store import Store
 
 KEY = "sk-test-secret-123"
 

@@ -7,6 +7,7 @@ import pytest
 from core.data.movielens import load_ml100k
 from core.data.schema import Dataset
 from core.data.split import Split
+from tests.train.conftest import offline, toy_dataset, toy_sidmap, toy_world  # noqa: F401  (toy-world fixtures)
 
 
 @pytest.fixture(scope="session")

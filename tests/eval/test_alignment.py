@@ -10,7 +10,6 @@ from core.cli import main
 from core.corpus.context import CorpusContext
 from core.eval.alignment import constrained_sids, genre_f1, normalise, probe_alignment
 from core.store import Store
-from tests.train.conftest import offline, toy_dataset, toy_sidmap, toy_world  # noqa: F401
 
 
 def test_normalise_and_genre_f1():

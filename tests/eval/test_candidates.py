@@ -3,8 +3,7 @@ import pytest
 from core.data.schema import Dataset, Interaction, Item
 from core.data.split import Split
 from core.errors import SidLensError
-from core.eval.candidates import (PROMPTED_KEY, VALID_KEY, hit_at_1, hr1_from_scores, prompted_metrics,
-                                   sample_candidates)
+from core.eval.candidates import PROMPTED_KEY, VALID_KEY, hit_at_1, hr1_from_scores, prompted_metrics, sample_candidates
 
 
 def test_twenty_distinct_unseen_candidates_with_the_target(ml100k_split):

@@ -5,7 +5,6 @@ from core.data.split import Split
 from core.eval.candidates import sample_candidates
 from core.eval.ranking import CAND_KEY, ItemScorer, evaluate_scorer, rank_part
 
-
 FILLERS = [f"f{i:02d}" for i in range(20)]  # never-seen items scored 0, so 20 candidates exist
 
 

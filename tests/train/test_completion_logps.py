@@ -20,7 +20,9 @@ def test_shared_prompt_equals_concatenation_in_value_and_gradient(toy_sidmap):
     add_sid_tokens(model, tokenizer, toy_sidmap)
     model.train()
     prompts = ["A short prompt", "A much longer prompt with several more words in it"]
-    sid = lambda item: tokenizer.convert_tokens_to_ids(toy_sidmap.sid_tokens(item)) + [tokenizer.eos_token_id]
+    def sid(item):
+        return tokenizer.convert_tokens_to_ids(toy_sidmap.sid_tokens(item)) + [tokenizer.eos_token_id]
+
     completions = [[sid("1"), sid("2"), tokenizer("hi there", add_special_tokens=False)["input_ids"]],
                    [sid("3"), [tokenizer.eos_token_id], sid("4")]]
     weights = torch.tensor([[1.0, -2.0, 0.5], [0.3, 1.5, -1.0]])
