@@ -53,7 +53,7 @@ def run(args) -> dict:
         model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=8, alpha=16))
         model.train()
         settings = settings_for("quick", padding_free=padding_free, batch_size=args.batch_size, run="bench-sft")
-        cls = _trainer_class(None) if ours else SFTTrainer
+        cls = _trainer_class() if ours else SFTTrainer
         trainer = cls(model=model, args=_trainer_config(settings, "cpu"), train_dataset=datasets.Dataset.from_list(records),
                       processing_class=tokenizer)
         trainer.create_optimizer_and_scheduler(num_training_steps=args.steps + 1)

@@ -215,7 +215,9 @@ def _trainer_config(settings: SFTSettings, device: str):
 
     from core.llm.precision import choose_precision
 
-    bf16 = choose_precision(settings.dtype, device) == "bf16"
+    # stages without a --dtype of their own (reason) keep fp32 on a CPU, bf16 on a GPU that has it
+    requested = getattr(settings, "dtype", "auto" if device == "cuda" else "fp32")
+    bf16 = choose_precision(requested, device) == "bf16"
     return SFTConfig(output_dir=str(run_dir(settings.run)), max_steps=settings.max_steps,
                      num_train_epochs=settings.epochs, learning_rate=settings.learning_rate,
                      lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps,
