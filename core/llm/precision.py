@@ -7,8 +7,8 @@ matmul kernels (AVX512-BF16 or AMX) where it is faster. `choose_precision("auto"
 matmul of the backbone's MLP shape in fp32 and under bf16 autocast on the current threads and picks
 bf16 when it is at least `MIN_SPEEDUP` times faster; on CUDA it picks bf16 when the card has it.
 `--dtype fp32|bf16` on the commands overrides the probe. The probe costs well under a second and
-is measured once per process. bench/bench_precision.py records what it chose against fp32 on a
-real training step.
+is measured once per process. BENCHMARKS.md ("Training precision") records what it chose against
+fp32 on a real training step.
 """
 from __future__ import annotations
 

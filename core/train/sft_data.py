@@ -6,8 +6,8 @@ completion, the prompt rendered by the model's own chat template exactly as at i
 `core.llm.prompts.render_prompt`) and packed bare catalogue facts (`core.corpus.facts`, loss on each
 fact's answer), which no single TRL dataset format expresses.
 
-`history_sids` (dense history supervision) also labels every SID token of a recommendation
-prompt after the first token: one forward over a 20-item history trains next-SID
+`sid_ids` (dense history supervision: the SID token ids) also labels every SID token of a
+record's prompt after the first token: one forward over a 20-item history trains next-SID
 prediction at all 20 positions (SASRec's objective) instead of only the last. The paper trains
 the answer only; on a CPU budget this is ~20x the recommendation signal per token of compute.
 """
