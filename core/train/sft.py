@@ -91,6 +91,9 @@ class SFTSettings:
     item_facts_epochs: float = field(default=0.0, metadata={
         "help": "also train the catalogue facts (SID->title and title->SID as bare prompts, core.corpus.facts) "
                 "this many times over, SID->genres a quarter as often, packed into rows (0 = off)"})
+    title_to_sid_share: float = field(default=1.0, metadata={
+        "help": "title->SID facts per SID->title fact (title->SID is learnt first, SID->title lags: a "
+                "continuation can give the lagging direction more of the steps)"})
     facts_per_row: int = field(default=16, metadata={"help": "catalogue facts packed into one training row"})
     dtype: str = field(default="auto", metadata={
         "help": "compute precision: auto (bf16 where a measured probe finds it faster, core.llm.precision), "
@@ -108,6 +111,8 @@ class SFTSettings:
             raise SidLensError("--init-from continues an adapter; it cannot be combined with --full-finetune")
         if self.item_facts_epochs < 0 or self.facts_per_row < 1:
             raise SidLensError("--item-facts-epochs must be >= 0 and --facts-per-row at least 1")
+        if self.title_to_sid_share < 0:
+            raise SidLensError("--title-to-sid-share must be >= 0")
 
     @property
     def out_dir(self) -> Path:
@@ -277,7 +282,8 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     model.train()
     pages = []
     if settings.item_facts_epochs:
-        epochs = {"sid->title": settings.item_facts_epochs, "title->sid": settings.item_facts_epochs,
+        epochs = {"sid->title": settings.item_facts_epochs,
+                  "title->sid": settings.item_facts_epochs * settings.title_to_sid_share,
                   "sid->genres": settings.item_facts_epochs * GENRE_SHARE}
         pages = facts.pages(CorpusContext(dataset, sidmap), epochs, settings.facts_per_row, seed=settings.seed)
     rows = build_rows(tokenizer, records, pages, frozenset(new_ids) if settings.history_loss else frozenset())
