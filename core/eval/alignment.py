@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
@@ -41,70 +42,69 @@ def genre_f1(answer: str, truth) -> float:
     return 0.0 if not hits else 2 * hits / (len(said) + len(true))
 
 
-def _batch(tokenizer, prompts: list[str]):
-    return tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
+@dataclass(frozen=True)
+class ItemAnswers:
+    """What the model answers about one item, through the prompts the SFT teaches."""
+    item_id: str
+    title: str          # greedy answer to "Title of <sid>:"
+    genres: str         # greedy answer to "Genres of <sid>:"
+    sid_item: str       # item whose SID is the constrained greedy answer to "SID of <title>:"
+    sid_score: float    # that answer's log-probability (sum over its levels)
 
 
 def greedy_lines(model, tokenizer, prompts: list[str], max_new_tokens: int = MAX_TITLE_TOKENS) -> list[str]:
-    """Each prompt's greedy continuation up to its first newline (special tokens kept out of the text)."""
+    """Each prompt's greedy continuation up to its first newline (special tokens kept out of the text).
+
+    The batch is left-padded by `core.decode.inputs` like every other decoding path (generate derives
+    the positions from the attention mask)."""
     import torch
 
+    from core.decode.inputs import encode_prompts, model_device, pad_token_id
+
     newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
-    inputs = _batch(tokenizer, prompts)
+    inputs = encode_prompts(tokenizer, prompts, model_device(model))
     with torch.no_grad():
-        out = model.generate(**inputs, do_sample=False, max_new_tokens=max_new_tokens,
-                             eos_token_id=newline + [tokenizer.eos_token_id], pad_token_id=tokenizer.pad_token_id)
+        out = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], do_sample=False,
+                             max_new_tokens=max_new_tokens, eos_token_id=newline + [tokenizer.eos_token_id],
+                             pad_token_id=pad_token_id(tokenizer))
     texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     return [t.split("\n")[0] for t in texts]
 
 
-def constrained_sids(model, tokenizer, trie, prompts: list[str]) -> list[tuple[int, ...]]:
-    """Greedy SID after each prompt, one level at a time, only tokens that continue a real item allowed."""
-    import torch
-
-    inputs = _batch(tokenizer, prompts)
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
-    paths: list[tuple[int, ...]] = [() for _ in prompts]
-    with torch.no_grad():
-        for _ in range(trie.depth):
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1].float()
-            allowed = torch.full_like(logits, float("-inf"))
-            for row, path in enumerate(paths):
-                allowed[row, trie.allowed(path)] = 0.0
-            chosen = (logits + allowed).argmax(-1)
-            paths = [path + (int(t),) for path, t in zip(paths, chosen)]
-            ids = torch.cat([ids, chosen[:, None]], dim=1)
-            mask = torch.cat([mask, torch.ones_like(chosen)[:, None]], dim=1)
-    return [trie.codes(p) for p in paths]
-
-
-def probe_alignment(model, tokenizer, ctx, items: list[str], batch_size: int = 64, progress: bool = True) -> dict:
-    """The four `align_*` metrics of `model` over `items` (see the module docstring)."""
+def item_answers(model, tokenizer, ctx, items: list[str], batch_size: int = 64, progress: bool = True,
+                 trie=None) -> list[ItemAnswers]:
+    """The model's answers about each of `items`: its title and genres given the SID (greedy), and
+    the SID given the title (greedy under the SID trie: `core.decode.beam.constrained_topk` with one
+    beam, so the answer is always a real item)."""
     from core.corpus.facts import PROMPTS
+    from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
 
-    trie = SidTrie(ctx.sidmap, tokenizer)
-    title_hits = sid_hits = level1_hits = 0
-    f1_sum = 0.0
+    trie = trie or SidTrie(ctx.sidmap, tokenizer)
+    out: list[ItemAnswers] = []
     bar = tqdm(total=len(items), desc="alignment probe", unit="item", disable=not progress)
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
         sids = [ctx.sid(i) for i in chunk]
         titles = greedy_lines(model, tokenizer, [PROMPTS["sid->title"].format(sid=s) for s in sids])
-        title_hits += sum(normalise(t) == normalise(ctx.title(i)) for t, i in zip(titles, chunk))
         genres = greedy_lines(model, tokenizer, [PROMPTS["sid->genres"].format(sid=s) for s in sids])
-        f1_sum += sum(genre_f1(g, ctx.dataset.items[i].genres) for g, i in zip(genres, chunk))
-        codes = constrained_sids(model, tokenizer, trie,
-                                 [PROMPTS["title->sid"].format(title=ctx.title(i)) for i in chunk])
-        for c, i in zip(codes, chunk):
-            truth = ctx.sidmap.sid(i)
-            sid_hits += tuple(c) == tuple(truth)
-            level1_hits += c[0] == truth[0]
+        best = constrained_topk(model, tokenizer, trie, [PROMPTS["title->sid"].format(title=ctx.title(i)) for i in chunk],
+                                k=1, num_beams=1, batch_size=len(chunk), progress=False)
+        out += [ItemAnswers(i, t, g, b[0].item_id, b[0].score) for i, t, g, b in zip(chunk, titles, genres, best)]
         bar.update(len(chunk))
     bar.close()
-    n = max(len(items), 1)
-    return {"align_sid_to_title": title_hits / n, "align_title_to_sid": sid_hits / n,
-            "align_title_to_sid_l1": level1_hits / n, "align_genres_f1": f1_sum / n}
+    return out
+
+
+def probe_alignment(model, tokenizer, ctx, items: list[str], batch_size: int = 64, progress: bool = True) -> dict:
+    """The four `align_*` metrics of `model` over `items` (see the module docstring)."""
+    answers = item_answers(model, tokenizer, ctx, items, batch_size, progress)
+    n = max(len(answers), 1)
+    sid_of = ctx.sidmap.sid
+    return {"align_sid_to_title": sum(normalise(a.title) == normalise(ctx.title(a.item_id)) for a in answers) / n,
+            "align_title_to_sid": sum(a.sid_item == a.item_id for a in answers) / n,
+            "align_title_to_sid_l1": sum(sid_of(a.sid_item)[0] == sid_of(a.item_id)[0] for a in answers) / n,
+            "align_genres_f1": sum(genre_f1(a.genres, ctx.dataset.items[a.item_id].genres) for a in answers) / n}
 
 
 def evaluate_alignment(run: str, items: int | None = None, batch_size: int = 64, dtype: str = "auto",

@@ -8,7 +8,7 @@ import pytest
 
 from core.cli import main
 from core.corpus.context import CorpusContext
-from core.eval.alignment import constrained_sids, genre_f1, normalise, probe_alignment
+from core.eval.alignment import genre_f1, item_answers, normalise, probe_alignment
 from core.store import Store
 
 
@@ -24,12 +24,17 @@ def test_probe_decodes_real_sids_and_counts_hits(toy_world):
 
     model, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap)
     ctx = CorpusContext(toy_world.dataset, toy_world.sidmap)
-    from core.decode.trie import SidTrie
-
-    codes = constrained_sids(model, tokenizer, SidTrie(toy_world.sidmap, tokenizer),
-                             [f"SID of {ctx.title(i)}:" for i in ctx.catalogue[:9]])
-    assert all(toy_world.sidmap.item_for(c) is not None for c in codes)
-    metrics = probe_alignment(model, tokenizer, ctx, ctx.catalogue[:9], batch_size=4, progress=False)
+    items = ctx.catalogue[:9]
+    answers = item_answers(model, tokenizer, ctx, items, batch_size=9, progress=False)
+    assert [a.item_id for a in answers] == items
+    assert all(a.sid_item in toy_world.dataset.items for a in answers)  # constrained: always a real item
+    # titles differ in length, so the batch is padded: each answer must score as it does alone
+    lengths = {len(tokenizer(f"SID of {ctx.title(i)}:")["input_ids"]) for i in items}
+    assert len(lengths) > 1
+    alone = [item_answers(model, tokenizer, ctx, [i], progress=False)[0] for i in items]
+    for batched, single in zip(answers, alone):
+        assert batched.sid_score == pytest.approx(single.sid_score, rel=1e-3, abs=1e-3)
+    metrics = probe_alignment(model, tokenizer, ctx, items, batch_size=4, progress=False)
     for key, value in metrics.items():
         assert 0.0 <= value <= 1.0, key
         if key != "align_genres_f1":
