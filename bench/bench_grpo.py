@@ -37,7 +37,7 @@ SECTION = "bench_grpo"
 
 
 def policy(from_run: str):
-    """(peft model, tokenizer, sidmap, dataset, window, description)."""
+    """(peft model, tokenizer, sidmap, dataset, checkpoint meta, description)."""
     from core.llm.adapter import LoraSettings, attach_lora
     from core.llm.backbone import load_base
     from core.llm.sid_tokens import add_sid_tokens
@@ -45,12 +45,12 @@ def policy(from_run: str):
 
     try:
         _, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(Store(), from_run)
-        return model, tokenizer, sidmap, dataset, meta.get("window", 20), f"checkpoint `{from_run}` ({ckpt.name})"
+        return model, tokenizer, sidmap, dataset, meta, f"checkpoint `{from_run}` ({ckpt.name})"
     except SidLensError:
         sidmap, source, dataset, _ = bench_decode.sid_map_and_histories(1)
         model, tokenizer = load_base(None)
         model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings())
-        return model, tokenizer, sidmap, dataset, 20, f"untrained SmolLM2-135M + fresh LoRA, {source}"
+        return model, tokenizer, sidmap, dataset, {"think": True}, f"untrained SmolLM2-135M + fresh LoRA, {source}"
 
 
 def run(args) -> dict:
@@ -61,13 +61,13 @@ def run(args) -> dict:
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.eval.traces import reasoned_prompts
-    from core.llm.prompts import recommendation_messages, render_prompt
+    from core.llm.prompts import DEFAULT_WINDOW, render_prompt, variant_messages
     from core.train.grpo import _config, _reward_logger, _sync_reference, rl_dataset, settings_for
     from core.train.rewards import SidReward
 
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()[0]
-    model, tokenizer, sidmap, dataset, window, source = policy(args.from_run)
+    model, tokenizer, sidmap, dataset, meta, source = policy(args.from_run)
     settings = settings_for("quick", max_steps=args.steps + 1, output_dir=None, run="bench-grpo", save_steps=10_000)
     generate, spent = model.generate, []
 
@@ -91,7 +91,7 @@ def run(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["SIDLENS_DATA_DIR"] = tmp  # the Trainer's output folder, not the user's data dir
         trainer = GRPOTrainer(model=model, reward_funcs=[SidReward(sidmap)], args=_config(settings, "cpu"),
-                              train_dataset=rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, 0, window),
+                              train_dataset=rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, 0, meta),
                               processing_class=tokenizer, callbacks=[rewards, StepClock()])
         _sync_reference(trainer.model)
         trainer.train()
@@ -104,10 +104,9 @@ def run(args) -> dict:
 
     model.generate = generate
     merged = trainer.model.merge_and_unload().eval() if hasattr(trainer.model, "merge_and_unload") else trainer.model
-    split = Split(dataset, window=window)
+    split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
     examples = split.examples("test")[:args.users]
-    prompts = [render_prompt(tokenizer, recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)[0])
-               for ex in examples]
+    prompts = [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, ex.history)[0]) for ex in examples]
     started = time.perf_counter()
     searched, reasonings, closed = reasoned_prompts(merged, tokenizer, prompts, batch_size=args.users)
     reasoning_seconds = time.perf_counter() - started

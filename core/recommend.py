@@ -21,7 +21,7 @@ from typing import Iterator
 
 from core.data.schema import Dataset
 from core.eval.traces import close_reasoning
-from core.llm.prompts import DEFAULT_WINDOW, MAX_REASONING_TOKENS, THINK_END
+from core.llm.prompts import MAX_REASONING_TOKENS, THINK_END
 from core.sid.sidmap import SidMap
 
 __all__ = ["MAX_REASONING_TOKENS", "prompt_for", "stream", "rank", "token_count", "decode_rate"]
@@ -30,10 +30,9 @@ __all__ = ["MAX_REASONING_TOKENS", "prompt_for", "stream", "rank", "token_count"
 def prompt_for(tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset, history: list[str],
                profile: str | None = None) -> tuple[str, list[str]]:
     """(rendered prompt, notes about adjustments to the input) for a checkpoint with `meta`."""
-    from core.llm.prompts import recommendation_messages, render_prompt
+    from core.llm.prompts import render_prompt, variant_messages
 
-    messages, notes = recommendation_messages(sidmap, dataset, history, profile=profile,
-                                              window=meta.get("window", DEFAULT_WINDOW), think=bool(meta.get("think")))
+    messages, notes = variant_messages(meta, sidmap, dataset, history, profile=profile)
     return render_prompt(tokenizer, messages), notes
 
 

@@ -10,7 +10,9 @@ exactly what a reviewer can check (see the faithfulness flags of issue 4).
 """
 from __future__ import annotations
 
+import re
 import zlib
+from collections import Counter
 from typing import Sequence
 
 from core.corpus.context import CorpusContext, HistoryFacts
@@ -124,26 +126,99 @@ class MetadataTeacher:
             out.append(f"They did not enjoy {context.labelled(facts.disliked[0])}.")
         return out
 
-    # -- reasoning (issue 4) ------------------------------------------------------------------------
+    # -- reasoning ---------------------------------------------------------------------------------
     def reasoning_trace(self, user_id: str, history: Sequence[str], target: str, context: CorpusContext) -> str:
-        """History analysed (profile, genres, eras, recent items by title and SID, favourites),
-        ending in the next item by title; the SID itself follows `</think>` in the training text."""
-        facts = context.history_facts(user_id, history)
+        """Two or three observations about the history, then what kind of item comes next.
+
+        Every observation names history items as the prompt shows them (`Title (year) <sid>`) and
+        states only facts `core.eval.faithfulness` checks against the catalogue: the genres of the
+        items a sentence names ("..., which are Comedy and Drama"), the decade of the one item a
+        sentence names, that a named item is in the history. The structures (recent trend, dominant
+        genre, era, series, taste profile) are chosen per example by a stable hash among those that
+        apply, so the student meets several shapes rather than one template. The conclusion gives
+        the next item's genres and decade, not its title: the SID after `</think>` names the item
+        (a title the student would have to recall is what the first traces made up). Kept short
+        (~50-110 tokens) so reasoning stays cheap to train on and to decode.
+        """
+        history = list(history)
         key = (user_id, len(history), target)
-        profile = context.profile(user_id)
-        sentences = [f"The user ({profile}) has watched {len(history)} titles." if profile
-                     else f"The user has watched {len(history)} titles."]
-        sentences.extend(self._taste(facts, context, key))
-        recent = history[-2:]
-        recent_genres = sorted({g for i in recent for g in context.dataset.items[i].genres})
-        sentences.append(f"The latest are {join([context.labelled(i) for i in recent])}"
-                         + (f", which are {join(recent_genres)}." if recent_genres else "."))
+        observations = [text for text in (
+            self._recent(history, context, key), self._dominant(history, context, key),
+            self._era(history, context, key), self._series(history, target, context, key),
+            self._profile(history, context, key)) if text]
+        order = sorted(range(len(observations)), key=lambda n: zlib.crc32(f"{key}|{n}".encode()))
+        chosen = [observations[n] for n in sorted(order[:2])]
+        return " ".join(chosen + [self._conclusion(history, target, context, key)])
+
+    @staticmethod
+    def _genres(context: CorpusContext, items: Sequence[str]) -> list[str]:
+        return sorted({g for i in items for g in context.dataset.items[i].genres})
+
+    def _recent(self, history, context, key) -> str | None:
+        recent = history[-(1 + zlib.crc32(f"{key}|recent".encode()) % 2):]
+        counts = Counter(g for i in recent for g in context.dataset.items[i].genres)
+        genres = sorted(sorted(counts, key=lambda g: (-counts[g], g))[:3])
+        if not genres:
+            return None
+        named, verb = join([context.labelled(i) for i in recent]), "is" if len(recent) == 1 else "are"
+        return pick([f"The latest {verb} {named}, which {verb} {join(genres)}.",
+                     f"Recently they watched {named}, which {verb} {join(genres)}."], *key, "recent")
+
+    def _dominant(self, history, context, key) -> str | None:
+        counts = Counter(g for i in history for g in context.dataset.items[i].genres)
+        if not counts:
+            return None
+        genre = min(counts, key=lambda g: (-counts[g], g))
+        having = [i for i in history[::-1] if genre in context.dataset.items[i].genres]
+        example = next((i for i in having if i not in history[-2:]), having[0])  # not the item _recent names
+        return pick([f"{genre} recurs most: they watched {context.labelled(example)}, which is {genre}.",
+                     f"Most of the history is {genre}, such as {context.labelled(example)}, which is {genre}."],
+                    *key, "dominant")
+
+    def _era(self, history, context, key) -> str | None:
+        decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
+        if not decades:
+            return None
+        decade = min(decades, key=lambda d: (-decades[d], d))
+        example = next(i for i in reversed(history) if (context.dataset.items[i].year or 0) // 10 * 10 == decade)
+        return pick([f"Most titles they watched are from the {decade}s, like {context.labelled(example)}.",
+                     f"They mostly watch the {decade}s: {context.labelled(example)} is from the {decade}s."],
+                    *key, "era")
+
+    def _series(self, history, target, context, key) -> str | None:
+        wanted = series_key(context.dataset.items[target].title)
+        same = [i for i in history if wanted and series_key(context.dataset.items[i].title) == wanted]
+        if not same:
+            return None
+        return pick([f"They watched {context.labelled(same[-1])}, part of a series they may continue.",
+                     f"{context.labelled(same[-1])} in their history belongs to a series."], *key, "series")
+
+    def _profile(self, history, context, key) -> str | None:
+        counts = Counter(g for i in history for g in context.dataset.items[i].genres)
+        top = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
+        if len(top) < 2:
+            return None
+        return pick([f"Their taste leans to {join(top)}.", f"Overall this viewer prefers {join(top)}."], *key, "profile")
+
+    def _conclusion(self, history, target, context, key) -> str:
         item = context.dataset.items[target]
-        shared = [g for g in item.genres if g in dict(facts.genres)]
         what = join(item.genres) or "similar"
         era = f" from the {item.year // 10 * 10}s" if item.year else ""
-        reason = f", in line with their taste for {join(shared)}" if shared else ", a change from their usual genres"
-        kind, title = f"{article(what)} {what} title{era}{reason}", context.title(target)
-        sentences.append(pick([f"So the next one is likely {kind}: {title}.", f"A fitting next pick is {kind}, namely {title}."],
-                              *key, "end"))
-        return " ".join(sentences)
+        usual = set(self._genres(context, history))
+        why = (" in line with their taste" if set(item.genres) & usual else " as a change from their usual genres")
+        kind = f"{article(what)} {what} title{era}"
+        return pick([f"So the next one is likely {kind},{why}.", f"A fitting next pick is {kind},{why}.",
+                     f"Next they will probably watch {kind}."], *key, "end")
+
+
+SERIES_TAIL = re.compile(r"(\s*(:.*|\b(part\s+)?([ivx]+|\d+)\b.*))$", re.IGNORECASE)
+
+
+def series_key(title: str) -> str:
+    """The franchise a title belongs to ('Star Trek: First Contact' and 'Star Trek VI: ...' -> 'star
+    trek'); empty when too short to say. MovieLens writes leading articles at the end ('Godfather:
+    Part II, The')."""
+    base = re.sub(r"\s*\(\d{4}\)$", "", title)
+    base = re.sub(r",\s*(The|A|An)$", "", base.split(":")[0] if ":" in base else base)
+    base = SERIES_TAIL.sub("", base).strip().lower()
+    return base if len(base) >= 4 else ""

@@ -36,8 +36,10 @@ ASKS = {
     "user": "Rewrite these facts as a fluent narrative of the user's viewing history, mentioning each item with "
             "its Semantic ID, in order:",
     "summary": "Rewrite these facts as a compact summary (2-3 sentences) of the user's preferences:",
-    "reasoning": "Rewrite this as step-by-step reasoning about the user's history (genres, eras, recurring themes, "
-                 "profile, items referred to by title and Semantic ID) that ends by naming the next item's title:",
+    "reasoning": "Rewrite this as brief reasoning (at most 3 sentences, under 100 words) about the user's history. "
+                 "Keep every item exactly as 'Title (year) <sid>', state a genre or decade only in a sentence about "
+                 "the items that have it, name no item that is not given, and end with the genres and decade of "
+                 "the next item without naming it:",
 }
 RETRY_STATUS = {429, 500, 502, 503, 504}
 

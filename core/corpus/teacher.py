@@ -36,7 +36,8 @@ class Teacher(Protocol):
         """A compact summary of what the user likes, given their profile and history."""
 
     def reasoning_trace(self, user_id: str, history: Sequence[str], target: str, context: CorpusContext) -> str:
-        """Reasoning from the history to the next item `target`, ending in that item."""
+        """Reasoning from the history to the next item `target`: checkable claims about the history
+        (`core.eval.faithfulness`), ending in the kind of item that comes next."""
 
 
 def make_teacher(name: str = "metadata", **options) -> Teacher:

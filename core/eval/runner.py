@@ -75,27 +75,25 @@ def resolve_run(store: Store, run: str) -> dict:
     return row
 
 
-def _prompts(tokenizer, sidmap, dataset, examples, think: bool = False, candidate_lists=None) -> list[str]:
-    """Each example's rendered recommendation prompt, or with `candidate_lists` its pick-from-the-list prompt."""
-    from core.llm.prompts import candidate_messages, recommendation_messages, render_prompt
+def _prompts(tokenizer, sidmap, dataset, examples, meta: dict, candidate_lists=None) -> list[str]:
+    """Each example's rendered prompt as the checkpoint with `meta` was trained on it
+    (`core.llm.prompts.variant_messages`), or with `candidate_lists` its pick-from-the-list prompt."""
+    from core.llm.prompts import render_prompt, variant_messages
 
-    if candidate_lists is None:
-        messages = [recommendation_messages(sidmap, dataset, ex.history, think=think)[0] for ex in examples]
-    else:
-        messages = [candidate_messages(sidmap, dataset, ex.history, cands, think=think)[0]
-                    for ex, cands in zip(examples, candidate_lists, strict=True)]
-    return [render_prompt(tokenizer, m) for m in messages]
+    lists = candidate_lists if candidate_lists is not None else [None] * len(examples)
+    return [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, ex.history, candidates=cands)[0])
+            for ex, cands in zip(examples, lists, strict=True)]
 
 
-def _prompted_picks(model, tokenizer, sidmap, dataset, examples, candidate_lists, think: bool, batch_size: int,
+def _prompted_picks(model, tokenizer, sidmap, dataset, examples, candidate_lists, meta: dict, batch_size: int,
                     progress: bool) -> list[str | None]:
     """The item each user's greedy answer to the candidate-list prompt names (None: no item); a
     reasoning variant answers after its own reasoning, as in the rest of the evaluation."""
     from core.decode.unconstrained import generate_sids
-    from core.eval.traces import reasoned_prompts
+    from core.eval.traces import is_reasoning, reasoned_prompts
 
-    prompts = _prompts(tokenizer, sidmap, dataset, examples, think=think, candidate_lists=candidate_lists)
-    if think:
+    prompts = _prompts(tokenizer, sidmap, dataset, examples, meta, candidate_lists=candidate_lists)
+    if is_reasoning(meta):
         prompts = reasoned_prompts(model, tokenizer, prompts, batch_size=batch_size, progress=progress)[0]
     return [item for _, item in generate_sids(model, tokenizer, sidmap, prompts, batch_size=batch_size,
                                               progress=progress)]
@@ -137,7 +135,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     examples = data_split.examples(split)
     total = len(examples)
     examples = examples[:users] if users else examples
-    shown = _prompts(tokenizer, sidmap, dataset, examples, think=is_reasoning(meta))
+    shown = _prompts(tokenizer, sidmap, dataset, examples, meta)
     prompts, reasonings = shown, None  # a reasoning variant is searched, scored and asked after its own reasoning
     if is_reasoning(meta):
         prompts, reasonings, closed = reasoned_prompts(model, tokenizer, shown, batch_size=batch_size, progress=progress)
@@ -159,7 +157,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     if candidates:
         metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, targets)
     if prompted:
-        picks = _prompted_picks(model, tokenizer, sidmap, dataset, examples, lists, is_reasoning(meta), batch_size,
+        picks = _prompted_picks(model, tokenizer, sidmap, dataset, examples, lists, meta, batch_size,
                                 progress)
         metrics.update(prompted_metrics(lists, picks, targets))
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,

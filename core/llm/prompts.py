@@ -96,8 +96,22 @@ def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Se
                      instruction.format(noun=item_noun(dataset)))
 
 
+def variant_messages(meta: dict, sidmap: SidMap, dataset: Dataset | None, history: Sequence[str],
+                     profile: str | None = None, candidates: Sequence[str] | None = None) -> tuple[list[dict], list[str]]:
+    """(messages, notes) of the prompt a checkpoint was trained on, read from its `sidlens.json` meta:
+    its `window`, the think-first instruction when `"think"`, each history SID followed by its title
+    when `"titles"`; with `candidates`, the pick-from-the-list prompt. Training, evaluation, the
+    app and the RL stages all build a variant's prompt here, so they cannot drift apart."""
+    window, think, titles = meta.get("window", DEFAULT_WINDOW), bool(meta.get("think")), bool(meta.get("titles"))
+    if candidates is not None:
+        return candidate_messages(sidmap, dataset, history, candidates, window=window, think=think, with_titles=titles)
+    return recommendation_messages(sidmap, dataset, history, profile=profile, window=window, with_titles=titles,
+                                   think=think)
+
+
 def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str], candidates: Sequence[str],
-                       window: int = DEFAULT_WINDOW, think: bool = False) -> tuple[list[dict], list[str]]:
+                       window: int = DEFAULT_WINDOW, think: bool = False,
+                       with_titles: bool = False) -> tuple[list[dict], list[str]]:
     """(chat messages asking which of `candidates` the user picks next, notes): the prompted
     "pick from the list" variant of the 20-candidate protocol (S-DPO, LLaRA).
 
@@ -105,7 +119,8 @@ def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str],
     wording it was trained on); after the history come the candidates in the given order, one line
     each, its SID then its title, and the instruction to answer with the chosen candidate's SID.
     The titles are there because the papers' prompts list candidates by title: a model that has
-    aligned SIDs with titles can use either. `think=True` asks to reason in `<think>...</think>` first.
+    aligned SIDs with titles can use either. `think=True` asks to reason in `<think>...</think>` first;
+    `with_titles` writes the history with titles too (the titled reasoning prompt).
     """
     unknown = [str(c) for c in candidates if str(c) not in sidmap.codes]
     if not candidates or unknown:
@@ -114,7 +129,7 @@ def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str],
     noun = item_noun(dataset)
     tail = (f"Candidate {noun}s:\n{history_block(sidmap, dataset, candidates, with_titles=True)}\n"
             + (PICK_THINK_INSTRUCTION if think else PICK_INSTRUCTION).format(noun=noun))
-    return _messages(sidmap, dataset, history, None, window, False, tail)
+    return _messages(sidmap, dataset, history, None, window, with_titles, tail)
 
 
 def _messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str], profile: str | None, window: int,

@@ -88,19 +88,20 @@ def settings_for(preset: str, **overrides) -> GRPOSettings:
     return settings
 
 
-def rl_dataset(dataset, sidmap, n: int, seed: int, window: int):
-    """`n` training users' think-first prompts with their target item (column `target` for the reward)."""
+def rl_dataset(dataset, sidmap, n: int, seed: int, meta: dict):
+    """`n` training users' prompts as the parent (checkpoint `meta`) was trained on them, with their
+    target item (column `target` for the reward)."""
     import datasets
 
     from core.corpus.context import CorpusContext
-    from core.llm.prompts import recommendation_messages
+    from core.llm.prompts import variant_messages
     from core.train.reason import sample_examples
 
-    examples = sample_examples(CorpusContext(dataset, sidmap, window=window), n, seed)
+    examples = sample_examples(CorpusContext(dataset, sidmap, window=meta.get("window", DEFAULT_WINDOW)), n, seed)
     if not examples:
         raise SidLensError(f"dataset {dataset.name} has no training histories to sample prompts from")
     return datasets.Dataset.from_list([
-        {"prompt": recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)[0],
+        {"prompt": variant_messages(meta, sidmap, dataset, ex.history)[0],
          "target": ex.target, "user_id": ex.user_id} for ex in examples])
 
 
@@ -170,8 +171,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     if not meta.get("think"):
         raise SidLensError(f"run {settings.from_run!r} was not trained to reason (<think>...</think>): "
                            "train it with `python -m core train reason` first, or pass --from reason")
-    window = meta.get("window", DEFAULT_WINDOW)
-    train_data = rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, settings.seed, window)
+    train_data = rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, settings.seed, meta)
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     start_stage(store, settings, stage=STAGE, parent=parent, ckpt=ckpt, sidmap=sidmap, examples=len(train_data),
                 resume=resume)
@@ -186,7 +186,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     steps = trainer.state.global_step
     logs = rewards.history
     return save_stage(trainer.model, tokenizer, sidmap, settings, store, stage=STAGE, parent=parent, meta=meta,
-                      seconds=seconds, steps=steps, examples=steps * settings.batch_size,
+                      seconds=seconds, steps=steps, examples=steps * settings.batch_size, titles=bool(meta.get("titles")),
                       extra={"completions": steps * settings.batch_size * settings.group_size,
                              "reward_first5": _mean(logs[:5], "reward"), "reward_last5": _mean(logs[-5:], "reward"),
                              "exact_last5": _mean(logs[-5:], "exact"), "parseable_last5": _mean(logs[-5:], "parseable"),

@@ -81,6 +81,9 @@ class ReasonSettings(StageSettings):
     teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
     teacher_model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
     examples: int = field(default=256, metadata={"help": "training users that get a trace (one each)"})
+    titled_prompt: bool = field(default=True, metadata={
+        "help": "write each history SID with its title in the prompt (the student reasons from what it sees; "
+                "--no-titled-prompt gives the paper's SID-only prompt); recorded as the checkpoint's \"titles\""})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the traces when max_steps is -1"})
     learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
@@ -127,13 +130,13 @@ def sample_examples(context, n: int, seed: int) -> list:
 
 
 def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: int = DEFAULT_WINDOW,
-                      progress: bool = True) -> list[dict]:
+                      titles: bool = True, progress: bool = True) -> list[dict]:
     """Conversational prompt/completion records of `n` users' traces (see the module docstring)."""
     from tqdm.auto import tqdm
 
     from core.corpus.context import CorpusContext
     from core.data.schema import Dataset
-    from core.llm.prompts import THINK_END, THINK_START, recommendation_messages
+    from core.llm.prompts import THINK_END, THINK_START, variant_messages
 
     # the teacher sees what the prompt shows: no users (no profile), no ratings, the last `window` items
     unrated = {u: [replace(x, rating=None) for x in seq] for u, seq in dataset.sequences.items()}
@@ -144,7 +147,7 @@ def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: i
     records = []
     for ex in tqdm(examples, desc="reasoning traces", unit="trace", disable=not progress):
         trace = teacher.reasoning_trace(ex.user_id, ex.history[-window:], ex.target, context)
-        prompt, _ = recommendation_messages(sidmap, dataset, ex.history, window=window, think=True)
+        prompt, _ = variant_messages({"window": window, "think": True, "titles": titles}, sidmap, dataset, ex.history)
         completion = f"{THINK_START}\n{trace.strip()}\n{THINK_END}{sidmap.sid_text(ex.target)}"
         records.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],
                         "user_id": ex.user_id, "target": ex.target})
@@ -186,8 +189,9 @@ def run_trainer(trainer, store: Store, run: str, resume) -> float:
 
 
 def save_stage(model, tokenizer, sidmap, settings, store: Store, *, stage: str, parent: dict, meta: dict,
-               seconds: float, steps: int, examples: int, extra: dict) -> dict:
-    """Save the adapter (`"think": true`), write run.json and the README, finish the run; the record."""
+               seconds: float, steps: int, examples: int, titles: bool, extra: dict) -> dict:
+    """Save the adapter (`"think": true`, `"titles"`: whether its prompt shows history titles), write
+    run.json and the README, finish the run; the record."""
     import torch
 
     from core.llm.adapter import save_checkpoint
@@ -195,7 +199,8 @@ def save_stage(model, tokenizer, sidmap, settings, store: Store, *, stage: str, 
 
     out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir,
                               meta={"base_model": meta["base_model"], "run": settings.run, "stage": stage,
-                                    "parent": settings.from_run, "window": meta.get("window", DEFAULT_WINDOW), "think": True})
+                                    "parent": settings.from_run, "window": meta.get("window", DEFAULT_WINDOW), "think": True,
+                                    "titles": titles})
     losses = store.rows("run_logs", "run = ? and key = 'loss'", [settings.run], order_by="step")
     record = {"run": settings.run, "stage": stage, "parent": settings.from_run, "dataset": parent["dataset"],
               "base_model": meta["base_model"], "command": command_line(), "settings": settings.identity(),
@@ -230,7 +235,8 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
                                                 if settings.teacher == "openai" else {}))
     parent, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(store, settings.from_run)
     started = time.perf_counter()
-    records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed, meta.get("window", DEFAULT_WINDOW))
+    records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed,
+                                meta.get("window", DEFAULT_WINDOW), titles=settings.titled_prompt)
     teacher_seconds = time.perf_counter() - started
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     model.train()
@@ -243,7 +249,7 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
     seconds = run_trainer(trainer, store, settings.run, resume)
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
     return save_stage(trainer.model, tokenizer, sidmap, settings, store, stage=STAGE, parent=parent, meta=meta,
-                      seconds=seconds, steps=trainer.state.global_step, examples=len(records),
+                      seconds=seconds, steps=trainer.state.global_step, examples=len(records), titles=settings.titled_prompt,
                       extra={"teacher": teacher.name, "teacher_seconds": round(teacher_seconds, 1),
                              "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
                              "stopped_early": limit.stopped_early, "resumed_from": resume and relative_to_repo(resume)})

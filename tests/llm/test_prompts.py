@@ -2,7 +2,7 @@ import pytest
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.llm.prompts import candidate_messages, history_block, recommendation_messages, render_prompt
+from core.llm.prompts import candidate_messages, history_block, recommendation_messages, render_prompt, variant_messages
 from core.llm.tiny import tiny_model
 
 
@@ -50,6 +50,20 @@ def test_think_variant_only_changes_the_instruction(toy_sidmap, toy_dataset):
     assert "<think></think>" in think[1]["content"] and "<think>" not in plain[1]["content"]
     assert think[0] == plain[0]
     assert think[1]["content"].split("\n")[:3] == plain[1]["content"].split("\n")[:3]
+
+
+def test_variant_prompt_follows_the_checkpoint_meta(toy_sidmap, toy_dataset):
+    history = [str(i) for i in range(12)]
+    sft, notes = variant_messages({}, toy_sidmap, toy_dataset, history)
+    assert (sft, notes) == recommendation_messages(toy_sidmap, toy_dataset, history)
+    meta = {"think": True, "titles": True, "window": 5}
+    titled, notes = variant_messages(meta, toy_sidmap, toy_dataset, history)
+    assert notes == ["history of 12 items truncated to the last 5"]
+    lines = titled[1]["content"].split("\n")
+    assert lines[1:6] == [f"{toy_sidmap.sid_text(str(i))} Film {i} (1995)" for i in range(7, 12)]
+    assert "<think></think>" in lines[-1]
+    picked, _ = variant_messages(meta, toy_sidmap, toy_dataset, history, candidates=["20", "21"])
+    assert picked[1]["content"].split("\n")[1:6] == lines[1:6] and "Candidate movies:" in picked[1]["content"]
 
 
 def test_candidate_prompt_lists_every_candidate_after_the_canonical_history(toy_sidmap, toy_dataset):

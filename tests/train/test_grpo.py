@@ -33,7 +33,7 @@ def reason_world(toy_world, tmp_path):
     model, tokenizer = tiny_model(seed=1)
     torch.manual_seed(0)
     add_sid_tokens(model, tokenizer, sidmap)
-    rows = rl_dataset(toy_world.dataset, sidmap, 6, seed=0, window=5)
+    rows = rl_dataset(toy_world.dataset, sidmap, 6, seed=0, meta={"window": 5, "think": True})
     prompts = [render_prompt(tokenizer, r["prompt"]) for r in rows]
     others = [str((int(r["target"]) + 7) % 40) for r in rows]
     texts = [p + THOUGHT + sidmap.sid_text(item) + tokenizer.eos_token

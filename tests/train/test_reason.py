@@ -6,7 +6,9 @@ import pytest
 from safetensors.torch import load_file
 
 from core.corpus.metadata_teacher import MetadataTeacher
+from core.decode.stream import split_sid_chunks
 from core.errors import SidLensError
+from core.eval.faithfulness import FLAGS, FaithfulnessChecker
 from core.llm.adapter import ADAPTER_WEIGHTS, read_meta
 from core.llm.prompts import THINK_INSTRUCTION
 from core.train import card
@@ -17,20 +19,28 @@ def test_records_think_then_answer_with_the_target_sid(toy_world):
     records = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
                                 progress=False)
     assert len(records) == 4 and len({r["user_id"] for r in records}) == 4  # one trace per user
+    checker = FaithfulnessChecker(toy_world.dataset, toy_world.sidmap)
     for rec in records:
         user_turn = rec["prompt"][-1]["content"]
         assert user_turn.endswith(THINK_INSTRUCTION.format(noun="movie"))
         completion = rec["completion"][0]["content"]
         reasoning, _, answer = completion.partition("</think>")
         assert reasoning.startswith("<think>\n") and answer == toy_world.sidmap.sid_text(rec["target"])
-        assert toy_world.dataset.items[rec["target"]].title in reasoning  # the trace ends in the next item
-        # only what the prompt shows: no ratings, the count of the (windowed) history in the prompt
-        shown = user_turn.count("<a_")
-        assert "rated" not in reasoning and "enjoy" not in reasoning and shown <= 5
-        assert f"has watched {shown} titles" in reasoning
+        # only what the prompt shows: the (windowed) history, listed with titles (the titled prompt), no ratings
+        shown = [i for kind, _, i in split_sid_chunks(user_turn, toy_world.sidmap) if kind == "sid"]
+        assert 0 < len(shown) <= 5 and all(toy_world.dataset.items[i].title in user_turn for i in shown)
+        assert "rated" not in reasoning and "enjoy" not in reasoning
+        assert checker.flags(reasoning, shown) == {flag: [] for flag in FLAGS}
+        named = [i for kind, _, i in split_sid_chunks(reasoning, toy_world.sidmap) if kind == "sid"]
+        assert set(named) <= set(shown)  # the target is named by the SID after </think>, not inside
     again = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
                               progress=False)
     assert again == records
+    bare = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
+                             titles=False, progress=False)
+    for rec in bare:  # the paper's SID-only prompt: the same history, no titles
+        user_turn = rec["prompt"][-1]["content"]
+        assert not any(toy_world.dataset.items[i].title in user_turn for i in toy_world.dataset.items)
 
 
 def test_reason_steps_lower_the_loss_and_save_a_think_checkpoint(toy_world, store):
@@ -44,7 +54,7 @@ def test_reason_steps_lower_the_loss_and_save_a_think_checkpoint(toy_world, stor
     shipped_losses = [r["value"] for r in card.read_logs(settings.out_dir, "reason") if r["key"] == "loss"]
     assert shipped_losses == losses  # the curve is shipped with the adapter
     meta = read_meta(settings.out_dir)
-    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft"
+    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft" and meta["titles"] is True
     before, after = load_file(toy_world.sft / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
     assert before.keys() == after.keys()
     moved = [k for k in before if not before[k].equal(after[k])]
