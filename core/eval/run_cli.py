@@ -23,12 +23,13 @@ def cmd_eval(args) -> int:
 
     result = evaluate(args.run, split=args.split, users=args.users, batch_size=args.batch_size or 16, k=args.k,
                       beams=args.beams, exclude_history=not args.include_history, candidates=not args.no_candidates,
-                      prompted=args.prompted_candidates, progress=True)
+                      prompted=args.prompted_candidates, dtype=args.dtype, progress=True)
     if args.json:
         print_json(result)
     else:
         print(f"{result['run']} on {args.split} ({result['users']} users): "
-              + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k not in ("run", "users")))
+              + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k not in ("run", "users", "precision"))
+              + f" ({result['precision']})")
     return 0
 
 
@@ -57,6 +58,7 @@ def register(groups) -> None:
                              "SID->title, title->SID (and its level 1), SID->genres F1 (core.eval.alignment)")
     parser.add_argument("--items", type=int, help="--probe alignment: only the first N catalogue items (default: all)")
     parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="--probe alignment: precision (auto = bf16 where a measured probe finds it faster)")
+                        help="compute precision (auto = bf16 where a measured probe finds it faster, "
+                             "core.llm.precision; recorded with the results)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON (progress bars go to stderr)")
     parser.set_defaults(func=cmd_eval)

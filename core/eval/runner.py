@@ -101,11 +101,12 @@ def _prompted_picks(model, tokenizer, sidmap, dataset, examples, candidate_lists
 
 def evaluate(run: str, split: str = "test", users: int | None = None, batch_size: int = 16, k: int = 10,
              beams: int = 10, exclude_history: bool = True, candidates: bool = True, prompted: bool = False,
-             store: Store | None = None, progress: bool = True) -> dict:
+             dtype: str = "fp32", store: Store | None = None, progress: bool = True) -> dict:
     """Evaluate `run` on `split` and store the results; returns {"run", "users", metric: value, ...}.
 
     `candidates` scores the 20 candidates by SID likelihood; `prompted` also asks the model to pick
-    from the listed candidates (a second, longer prompt per user)."""
+    from the listed candidates (a second, longer prompt per user). `dtype` (fp32, bf16, or auto: bf16
+    where `core.llm.precision` measures it faster; the CLI's default) is recorded with the results."""
     from core.data.registry import load_dataset
     from core.data.split import Split
     from core.decode.trie import SidTrie
@@ -116,6 +117,8 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from core.eval.sid_likelihood import rank_answer_and_score
     from core.eval.traces import is_reasoning, reasoned_prompts, save_traces
     from core.llm.adapter import load_checkpoint
+    from core.llm.backbone import resolve_device
+    from core.llm.precision import choose_precision
     from core.sid.build import load_sidmap
 
     if split not in PARTS:
@@ -130,7 +133,9 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     row = resolve_run(store, run)
     dataset = load_dataset(row["dataset"])
     sidmap = load_sidmap(row["dataset"])
-    model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap)
+    precision = choose_precision(dtype, resolve_device().type)
+    model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
+                                             dtype="bf16" if precision == "bf16" else None)
     data_split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
     examples = data_split.examples(split)
     total = len(examples)
@@ -167,11 +172,12 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"
     seconds = time.perf_counter() - started
     settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,
-                "candidates": candidates, "prompted": prompted, "batch_size": batch_size, "git_commit": git_commit(),
+                "candidates": candidates, "prompted": prompted, "batch_size": batch_size, "precision": precision,
+                "git_commit": git_commit(),
                 "seconds": round(seconds, 1), "updated": now()}
     save_results(store, run, split_key, per_user, metrics, len(examples))
     config = row["config"] if isinstance(row.get("config"), dict) else {}
     store.upsert("runs", {"name": run, "config": {**config, "evals": {**config.get("evals", {}), split_key: settings}},
                           "updated": now()})
     card.add_metrics(resolve_repo_path(row["checkpoint"]), split_key, metrics, len(examples), seconds)
-    return {"run": run, "users": len(examples), **metrics}
+    return {"run": run, "users": len(examples), "precision": precision, **metrics}
