@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: setup app test test-isa pipeline browser clean-venv
+.PHONY: setup app test test-fast test-isa pipeline browser clean-venv
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,6 +38,12 @@ app: pipeline
 test: setup browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# The edit-test loop: lint, then every test that neither trains a model, loads the real LM, builds
+# the real SIDs nor drives the browser (markers set in tests/conftest.py).
+test-fast: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -m "not slow and not browser" --durations=5
 
 # The tests that train or decode with a model, on the oldest kernels torch and oneDNN have (SSE4):
 # a test whose assertion depends on the CPU's instruction set (AVX2, AVX-512, AMX; fp32 or bf16)

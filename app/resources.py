@@ -117,7 +117,7 @@ def tiny_enabled() -> bool:
 
 def variants(name: str) -> list[dict]:
     """Runs of the dataset with a checkpoint (shipped ones registered), plus "tiny" when enabled."""
-    from core.variants import register_shipped
+    from core.runs import register_shipped
     from core.variants import variants as listed
 
     db = store()
@@ -157,7 +157,7 @@ def _model(checkpoint: str, sid_hash: str, dataset_name: str):
         meta = {"base_model": "tiny", "sid_map_hash": smap.hash}
     else:
         from core.llm.adapter import load_checkpoint
-        from core.train.common import resolve_repo_path
+        from core.runs import resolve_repo_path
 
         model, tokenizer, meta = load_checkpoint(resolve_repo_path(checkpoint), smap)
     return model, tokenizer, meta, SidTrie(smap, tokenizer)

@@ -34,8 +34,9 @@ import bench_decode  # noqa: E402  (its BENCHMARKS.md section writer)
 
 from app import driver  # noqa: E402
 from core.pipeline import quick_steps  # noqa: E402
+from core.runs import register_shipped  # noqa: E402
 from core.store import Store  # noqa: E402
-from core.variants import register_shipped, variants  # noqa: E402
+from core.variants import variants  # noqa: E402
 
 SECTION = "bench_app"
 

@@ -2,7 +2,7 @@
 
 A variant is a run of the dataset that has an LM checkpoint (sft, reason, grpo, dpo, sdpo, or
 any run a user trained). Shipped checkpoints under `data/checkpoints/<run>/` are registered in the
-store the first time they are seen (`core.eval.runner.resolve_run`), so a clean clone lists them
+store the first time they are seen (`core.runs.resolve_run`), so a clean clone lists them
 before anything was evaluated locally. Baselines (popularity, SASRec) have no checkpoint: they are
 not variants, but `metrics_table` compares them beside the variants all the same.
 
@@ -15,27 +15,10 @@ from typing import Iterable
 
 from core.errors import SidLensError
 from core.eval.ranking import BASELINE_STAGE
-from core.paths import checkpoints_dir
 from core.store import Store
 
 HEADLINE = ("hr@1", "hr@5", "hr@10", "ndcg@5", "ndcg@10", "cand20_hr@1", "invalid_rate", "align_sid_to_title",
             "align_title_to_sid")
-
-
-def register_shipped(store: Store) -> list[str]:
-    """Register every checkpoint folder under the checkpoints directory that the store lacks; returns
-    one line per folder that could not be registered (the others still are)."""
-    from core.eval.runner import resolve_run
-
-    problems = []
-    root = checkpoints_dir()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        if store.get("runs", folder.name) is None:
-            try:
-                resolve_run(store, folder.name)
-            except (SidLensError, ValueError, KeyError) as exc:
-                problems.append(f"{folder}: {exc}")
-    return problems
 
 
 # the pipeline's order: the app's default active variant is the first, the aligned SFT model

@@ -1,10 +1,26 @@
 """Shared fixtures: every test gets its own data directory and database; the download/model cache
-(data/cache) is shared so the real MovieLens files and the converted LM are fetched once."""
+(data/cache) is shared so the real MovieLens files and the converted LM are fetched once.
+
+Tiers (`make test` runs all; `make test-fast` the edit-test loop, `-m "not slow and not browser"`):
+a test is `browser` when it lives in tests/e2e, and `slow` when it drives Chromium, uses a fixture
+that trains a model or builds the real SIDs (SLOW_FIXTURES), or is marked `@pytest.mark.slow` (the
+real LM, long training loops).
+"""
 from __future__ import annotations
 
 import pytest
 
 from core.store import Store
+
+SLOW_FIXTURES = {"toy_world", "ml100k_sids_dir"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("browser") or SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

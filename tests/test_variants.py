@@ -8,8 +8,8 @@ from core.errors import SidLensError
 from core.eval.results import save_results
 from core.llm.adapter import save_checkpoint
 from core.llm.tiny import tiny_model
+from core.runs import card
 from core.sid.sidmap import SidMap
-from core.train import card
 
 
 def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):

@@ -112,13 +112,11 @@ def evaluate_alignment(run: str, items: int | None = None, batch_size: int = 64,
     """Probe `run`'s checkpoint over the catalogue (the first `items` items), store and return the metrics."""
     from core.corpus.context import CorpusContext
     from core.data.registry import load_dataset
-    from core.eval.runner import resolve_run
     from core.llm.adapter import load_checkpoint
     from core.llm.backbone import resolve_device
     from core.llm.precision import choose_precision
+    from core.runs import card, resolve_repo_path, resolve_run
     from core.sid.build import load_sidmap
-    from core.train import card
-    from core.train.common import resolve_repo_path
 
     if items is not None and items < 1:
         raise SidLensError(f"--items must be at least 1, not {items}")

@@ -90,7 +90,8 @@ def list_runs(store: Store, dataset: str | None = None) -> list[dict]:
 
 def cmd_runs_list(args) -> int:
     """Print the runs; shipped checkpoints the store lacks (a clean clone) are registered first."""
-    from core.variants import register_shipped, widest_test_split
+    from core.runs import register_shipped
+    from core.variants import widest_test_split
 
     store = Store()
     for problem in register_shipped(store):

@@ -30,49 +30,21 @@ reasonings the model closed itself (`think_closed_rate`) are stored beside the m
 Metrics, per-user results (top-10, target rank) and the evaluation's settings and git commit go to
 the store under the split name ("test"), or "test@N" when only the first N users were evaluated
 (so a quick check never overwrites the full-test numbers), and into the checkpoint's metrics.json
-and README (`core.train.card`). A clean clone has committed checkpoints but an empty database:
-`resolve_run` registers such a run from its folder, metrics and traces included, so
+and README (`core.runs.card`). A clean clone has committed checkpoints but an empty database:
+`core.runs.resolve_run` registers such a run from its folder, metrics and traces included, so
 `eval --users 100` can be compared with the committed numbers.
 """
 from __future__ import annotations
 
-import json
 import time
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
-from core.paths import checkpoints_dir
+from core.runs import card, resolve_repo_path, resolve_run
 from core.store import Store, git_commit, now
-from core.train import card
-from core.train.common import relative_to_repo, resolve_repo_path
 
 PARTS = ("test", "valid")
 
-
-def resolve_run(store: Store, run: str) -> dict:
-    """The run's store row; registered from `data/checkpoints/<run>/` when the store lacks it."""
-    from core.eval.traces import import_traces
-    from core.llm.adapter import META_FILE
-
-    row = store.get("runs", run)
-    folder = checkpoints_dir() / run
-    if row is None and (folder / META_FILE).is_file():
-        record = card.read_run(folder)
-        meta = json.loads((folder / META_FILE).read_text())
-        store.start_run(run, dataset=record.get("dataset") or meta.get("dataset"), stage=record.get("stage", "sft"),
-                        config=record or meta, checkpoint=relative_to_repo(folder), status="done",
-                        parent=record.get("parent") or meta.get("parent"))
-        for split_key, metrics in card.read_metrics(folder).items():
-            values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
-            store.record_metrics(run, split_key, values, metrics.get("users", 0))
-        import_traces(store, folder)
-        store.upsert("run_logs", card.read_logs(folder, run))
-        row = store.get("runs", run)
-    if row is None:
-        store.run(run)  # raises the one-line "unknown run" error listing the known runs
-    if not row.get("checkpoint"):
-        raise SidLensError(f"run {run!r} (stage {row.get('stage') or 'unknown'}) has no LM checkpoint to evaluate")
-    return row
 
 
 def _prompts(tokenizer, sidmap, dataset, examples, meta: dict, candidate_lists=None) -> list[str]:

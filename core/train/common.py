@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.atomic import write_json
 from core.errors import SidLensError
-from core.paths import REPO_ROOT, data_dir
+from core.paths import data_dir
 
 
 def run_dir(run: str) -> Path:
@@ -32,20 +32,6 @@ def command_line() -> str:
     if argv is not None:
         return "python -m core " + shlex.join(argv)
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
-
-
-def relative_to_repo(path: Path) -> str:
-    """`path` relative to the repository when inside it (so a clean clone resolves it), else absolute."""
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
-def resolve_repo_path(path: str) -> Path:
-    p = Path(path)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def resume_point(run: str, settings: dict, restart: bool) -> str | None:

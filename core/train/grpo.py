@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
+from core.runs import relative_to_repo
 from core.store import Store
-from core.train.common import relative_to_repo, resume_point, run_dir
+from core.train.common import resume_point, run_dir
 from core.train.reason import StageSettings, preset_settings
 
 STAGE = "grpo"

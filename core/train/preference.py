@@ -48,9 +48,9 @@ from typing import ClassVar
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
+from core.runs import card, relative_to_repo, resolve_repo_path
 from core.store import Store, git_commit, now
-from core.train import card
-from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path
+from core.train.common import command_line, folder_mb
 from core.train.negatives import SAMPLERS
 
 
@@ -146,9 +146,9 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
 
     from core.data.registry import load_dataset
     from core.decode.trie import SidTrie
-    from core.eval.runner import resolve_run
     from core.llm.adapter import load_checkpoint, read_meta, save_checkpoint
     from core.llm.backbone import resolve_device
+    from core.runs import resolve_run
     from core.sid.build import load_sidmap
     from core.train.preference_loop import run_loop
     from core.train.preference_plan import item_plan, pair_plan, reference_logps

@@ -35,9 +35,9 @@ from pathlib import Path
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
+from core.runs import card, relative_to_repo, resolve_repo_path
 from core.store import Store, git_commit, now
-from core.train import card
-from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path, resume_point
+from core.train.common import command_line, folder_mb, resume_point
 
 STAGE = "reason"
 MIN_HISTORY = 3
@@ -157,8 +157,8 @@ def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: i
 def load_parent(store: Store, from_run: str, merge: bool = False):
     """(parent run row, checkpoint dir, dataset, sidmap, model, tokenizer, meta) of the run to continue."""
     from core.data.registry import load_dataset
-    from core.eval.runner import resolve_run
     from core.llm.adapter import load_checkpoint
+    from core.runs import resolve_run
     from core.sid.build import load_sidmap
 
     parent = resolve_run(store, from_run)

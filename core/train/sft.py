@@ -48,9 +48,9 @@ from pathlib import Path
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
 from core.paths import checkpoints_dir
+from core.runs import card, relative_to_repo, resolve_repo_path
 from core.store import Store, git_commit, now
-from core.train import card
-from core.train.common import command_line, folder_mb, relative_to_repo, resolve_repo_path, resume_point, run_dir
+from core.train.common import command_line, folder_mb, resume_point, run_dir
 
 STAGE = "sft"
 GENRE_SHARE = 0.25  # SID->genres facts per title fact: genres are also stated by every item narrative (task 5)
@@ -263,8 +263,8 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     device = resolve_device().type
     continues: list[dict] = []
     if settings.init_from:  # continue an adapter: its LoRA and SID rows train on, a new schedule starts
-        from core.eval.runner import resolve_run
         from core.llm.adapter import load_checkpoint
+        from core.runs import resolve_run
 
         parent_ckpt = resolve_repo_path(resolve_run(store, settings.init_from)["checkpoint"])
         parent_record = card.read_run(parent_ckpt)  # read now: run == init_from overwrites the folder

@@ -31,8 +31,8 @@ def test_runs_list_registers_shipped_checkpoints_with_every_split(capsys, tmp_pa
     from core.llm.adapter import save_checkpoint
     from core.llm.tiny import tiny_model
     from core.paths import checkpoints_dir
+    from core.runs import card
     from core.sid.sidmap import SidMap
-    from core.train import card
 
     model, tokenizer = tiny_model()
     sidmap = SidMap("ml-100k", "test", [2, 2, 2], {"1": (0, 0, 0), "2": (1, 1, 1)})

@@ -36,8 +36,8 @@ def checkpoint(tmp_path, monkeypatch):
     from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
     from core.llm.sid_tokens import add_sid_tokens
     from core.llm.tiny import tiny_model
+    from core.runs import card
     from core.sid.build import sidmap_path
-    from core.train import card
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
@@ -100,7 +100,7 @@ def test_shared_prompt_pass_matches_decoding(checkpoint):
     model, tokenizer, _ = load_checkpoint(checkpoint, sidmap)
     split = Split(dataset)
     examples = split.examples("test")[:5]
-    prompts = _prompts(tokenizer, sidmap, dataset, examples)
+    prompts = _prompts(tokenizer, sidmap, dataset, examples, {})
     trie = SidTrie(sidmap, tokenizer)
     exclude = [split.seen_before(ex.user_id, "test") for ex in examples]
     alone = constrained_topk(model, tokenizer, trie, prompts, k=5, exclude=exclude, batch_size=2)

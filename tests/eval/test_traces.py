@@ -95,8 +95,8 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     from core.data.split import Split
     from core.eval.runner import _prompts, evaluate
     from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
+    from core.runs import card
     from core.sid.build import sidmap_path
-    from core.train import card
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
@@ -110,7 +110,7 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     add_sid_tokens(model, tokenizer, sidmap)
     thought = "<think>\nThey watched Toy Story (1995).\n</think>"
     examples = Split(dataset).examples("test")[:4]
-    prompts = _prompts(tokenizer, sidmap, dataset, examples, think=True)
+    prompts = _prompts(tokenizer, sidmap, dataset, examples, {"think": True})
     batch = tokenizer([p + thought for p in prompts], add_special_tokens=False, padding=True, return_tensors="pt")
     batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     keep = len(tokenizer(thought, add_special_tokens=False)["input_ids"]) + 1
@@ -147,7 +147,7 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
         if t["reasoning"] == thought:
             assert bool(t["flags"]["not_in_history"]) == ("1" not in t["history"])
     # the traces travel with the checkpoint: a clean clone's empty database gets them when the run registers
-    from core.eval.runner import resolve_run
+    from core.runs import resolve_run
 
     clean = Store(tmp_path / "clean.db")
     registered = resolve_run(clean, "reason")

@@ -37,8 +37,8 @@ def toy_world(tmp_path, monkeypatch, toy_sidmap, toy_dataset):
     from core.llm.backbone import load_base
     from core.llm.sid_tokens import add_sid_tokens
     from core.llm.tiny import tiny_model
+    from core.runs import card
     from core.sid.build import sidmap_path
-    from core.train import card
 
     monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
     save_dataset(toy_dataset)

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from core.errors import SidLensError
 from core.llm.adapter import ADAPTER_WEIGHTS, read_meta, save_checkpoint
 from core.llm.prompts import render_prompt
-from core.train import card
+from core.runs import card
 from core.train.grpo import rl_dataset, settings_for, train_grpo
 
 THOUGHT = "<think>\nok\n</think>"

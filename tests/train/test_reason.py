@@ -11,7 +11,7 @@ from core.errors import SidLensError
 from core.eval.faithfulness import FLAGS, FaithfulnessChecker
 from core.llm.adapter import ADAPTER_WEIGHTS, read_meta
 from core.llm.prompts import THINK_INSTRUCTION
-from core.train import card
+from core.runs import card
 from core.train.reason import reasoning_records, settings_for, train_reason
 
 

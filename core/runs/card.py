@@ -8,7 +8,7 @@ A checkpoint folder holds, besides the weights and `sidlens.json` (written by
 - `logs.jsonl`: the per-step training logs (loss, rewards, KL...), so the app's training curves
   exist on a clean clone too;
 - `README.md`: run.json and metrics.json rendered as text (regenerated whenever either changes).
-The store is rebuilt from these files on a clean clone (`core.eval.runner.resolve_run`).
+The store is rebuilt from these files on a clean clone (`core.runs.resolve_run`).
 """
 from __future__ import annotations
 
