@@ -41,7 +41,7 @@ def policy(from_run: str):
     from core.llm.adapter import LoraSettings, attach_lora
     from core.llm.backbone import load_base
     from core.llm.sid_tokens import add_sid_tokens
-    from core.train.reason import load_parent
+    from core.train.stage import load_parent
 
     try:
         _, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(Store(), from_run)

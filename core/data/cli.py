@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
 from core.cli import print_json
+from core.cli_options import add_dataclass_options, dataclass_values
 from core.data.amazon import AmazonConfig
 from core.data.export import export_recbole
 from core.data.registry import load_dataset, prepare_dataset
@@ -27,8 +27,7 @@ def _stats(dataset) -> dict:
 
 
 def cmd_prepare(args) -> int:
-    names = [f.name for f in fields(AmazonConfig)]
-    options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    options = dataclass_values(args, AmazonConfig, given_only=True)
     dataset = prepare_dataset(args.dataset, **options)
     summary = {**_stats(dataset), "skipped": dataset.meta.get("skipped", {})}
     if args.json:
@@ -58,18 +57,11 @@ def cmd_export_recbole(args) -> int:
 
 
 def _amazon_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("Amazon options (amazon-<category> datasets only)")
-    flags = {"format": dict(choices=["2018", "2023"]), "start_year": dict(type=int), "start_month": dict(type=int),
-             "end_year": dict(type=int), "end_month": dict(type=int), "k_core": dict(type=int),
-             "max_title_words": dict(type=int)}
-    for f in fields(AmazonConfig):
-        if f.name == "dedupe":
-            group.add_argument("--keep-repeats", dest="dedupe", action="store_const", const=False,
-                               help="keep every review of a repeated (user, item), as MiniOneRec does")
-            continue
-        default = f" (default: {f.default})" if isinstance(f.default, (int, str)) else ""
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, metavar=f.name.upper(),
-                           help=f.metadata["help"] + default, **flags.get(f.name, {}))
+    add_dataclass_options(parser.add_argument_group("Amazon options (amazon-<category> datasets only)"), AmazonConfig,
+                          none_defaults=True, custom={
+                              "format": {"choices": ["2018", "2023"]},
+                              "dedupe": {"flag": "--keep-repeats", "action": "store_const", "const": False,
+                                         "help": "keep every review of a repeated (user, item), as MiniOneRec does"}})
 
 
 def register(groups) -> None:

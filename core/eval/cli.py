@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 
 from core.cli import print_json
+from core.cli_options import add_dataclass_options, dataclass_values
 from core.data.registry import load_dataset
 from core.data.split import Split
 from core.errors import SidLensError
@@ -34,14 +34,9 @@ SHOWN_METRICS = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", CAND_KE
 
 def _config_options(parser: argparse.ArgumentParser) -> None:
     """One option per SASRecConfig field (RankingConfig's fields included), help from the dataclass."""
-    group = parser.add_argument_group("evaluation and SASRec options")
-    for f in fields(SASRecConfig):
-        if f.name == "exclude_seen":
-            group.add_argument("--include-seen", dest="exclude_seen", action="store_false",
-                               help="keep the items a user saw before the target in the ranking")
-            continue
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=f.default,
-                           metavar=f.name.upper(), help=f"{f.metadata['help']} (default: {f.default})")
+    add_dataclass_options(parser.add_argument_group("evaluation and SASRec options"), SASRecConfig,
+                          custom={"exclude_seen": {"flag": "--include-seen", "action": "store_false",
+                                                   "help": "keep the items a user saw before the target in the ranking"}})
 
 
 def _format_table(rows: list[dict], columns: list[str]) -> str:
@@ -57,8 +52,8 @@ def cmd_baselines_run(args) -> int:
         raise SidLensError(f"--window must be at least 1, not {args.window}")
     split = Split(load_dataset(args.dataset), window=args.window)
     store = Store()
-    sasrec_config = SASRecConfig(**{f.name: getattr(args, f.name) for f in fields(SASRecConfig)})
-    ranking_config = RankingConfig(**{f.name: getattr(args, f.name) for f in fields(RankingConfig)})
+    sasrec_config = SASRecConfig(**dataclass_values(args, SASRecConfig))
+    ranking_config = RankingConfig(**dataclass_values(args, RankingConfig))
     configs = {"popularity": ranking_config, "sasrec": sasrec_config}
     names = [args.only] if args.only else list(BASELINES)
     summary = {name: _baseline(name)(store, split, configs[name]) for name in names}

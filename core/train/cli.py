@@ -9,9 +9,10 @@ stage (reason, dpo, grpo) is one more entry here.
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
 from core.cli import print_json
+from core.cli_options import add_dataclass_options, dataclass_values
 from core.errors import SidLensError
 from core.train import grpo, preference, reason, sft
 
@@ -43,29 +44,16 @@ def _parse_tasks(text: str) -> tuple[int, ...]:
 def _add_options(parser: argparse.ArgumentParser, settings_cls, presets: dict) -> None:
     """One option per settings field; defaults are None so the preset decides what was not given."""
     parser.add_argument("--json", action="store_true", help="print the run record (run.json) as JSON")
-    for f in fields(settings_cls):
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not MISSING else None
-        help_text = f.metadata["help"]
-        if f.name == "preset":
-            parser.add_argument(flag, choices=sorted(presets), default="quick", help=f"{help_text} (default: quick)")
-        elif isinstance(default, bool):
-            if default:
-                parser.add_argument("--no-" + flag[2:], dest=f.name, action="store_false", default=None,
-                                    help=f"turn off: {help_text}")
-            else:
-                parser.add_argument(flag, action="store_true", default=None, help=help_text)
-        elif f.name == "tasks":
-            parser.add_argument(flag, type=_parse_tasks, metavar="1,2", help=f"{help_text} (default: preset's)")
-        else:
-            parser.add_argument(flag, dest=f.name, type=str if default is None else type(default),
-                                choices=f.metadata.get("choices"), metavar=None if "choices" in f.metadata else f.name.upper(),
-                                help=f"{help_text} (default: preset's, else {default})")
+    preset_help = next(f.metadata["help"] for f in fields(settings_cls) if f.name == "preset")
+    add_dataclass_options(parser, settings_cls, none_defaults=True, default_note="(default: preset's, else {default})",
+                          custom={"preset": {"choices": sorted(presets), "default": "quick",
+                                             "help": f"{preset_help} (default: quick)"},
+                                  "tasks": {"type": _parse_tasks, "metavar": "1,2"}})
 
 
 def cmd_train(args) -> int:
     _, settings_cls, settings_for, train, _ = STAGES[args.command]
-    overrides = {f.name: getattr(args, f.name) for f in fields(settings_cls) if f.name != "preset"}
+    overrides = dataclass_values(args, settings_cls, skip=("preset",))
     settings = settings_for(args.preset, **overrides)
     if settings.max_steps == 0 or settings.batch_size < 1:
         raise SidLensError("--max-steps must be positive (or -1 for epochs) and --batch-size at least 1")

@@ -40,7 +40,7 @@ from core.llm.prompts import DEFAULT_WINDOW
 from core.runs import relative_to_repo
 from core.store import Store
 from core.train.common import resume_point, run_dir
-from core.train.reason import StageSettings, preset_settings
+from core.train.stage import TrainerSettings, finish_stage, load_parent, loss_ends, run_trainer, start_stage
 
 STAGE = "grpo"
 REWARD_KEYS = {"reward": "reward", "reward_std": "reward_std", "parseable": "parseable", "exact": "exact",
@@ -49,12 +49,10 @@ REWARD_KEYS = {"reward": "reward", "reward_std": "reward_std", "parseable": "par
 
 
 @dataclass
-class GRPOSettings(StageSettings):
+class GRPOSettings(TrainerSettings):
     from_run: str = field(default="reason", metadata={"flag": "--from", "help": "run whose adapter is the policy's "
                                                       "start and, with beta > 0, the KL reference"})
-    preset: str = field(default="quick", metadata={"help": "quick (CPU, 12 time-limited steps) or full (GPU)"})
     run: str = field(default="grpo", metadata={"help": "run name (store key, checkpoint folder name)"})
-    output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
     max_steps: int = field(default=30, metadata={"help": "optimizer steps"})
     batch_size: int = field(default=2, metadata={"help": "prompts per step (each sampled group_size times)"})
     group_size: int = field(default=4, metadata={"help": "completions sampled per prompt (the GRPO group)"})
@@ -69,6 +67,14 @@ class GRPOSettings(StageSettings):
     logging_steps: int = field(default=1, metadata={"help": "log rewards, KL and loss to the store every N steps"})
     save_steps: int = field(default=10, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
 
+    def check(self) -> None:
+        super().check()
+        if self.group_size < 2:
+            raise SidLensError(f"--group-size must be at least 2 (advantages compare samples of a group), "
+                               f"not {self.group_size}")
+        if self.max_completion_length < 8 or self.temperature <= 0 or self.beta < 0:
+            raise SidLensError("--max-completion-length must be at least 8, --temperature positive and --beta >= 0")
+
 
 # quick: a step samples 8 completions of up to 224 tokens (the teacher's traces are ~180) and
 # costs minutes on the shared 2-core CPU (bench/bench_grpo.py in BENCHMARKS.md), so the CPU preset
@@ -81,12 +87,7 @@ PRESETS: dict[str, dict] = {
 
 def settings_for(preset: str, **overrides) -> GRPOSettings:
     """The preset's settings with `overrides` (None values ignored) applied on top."""
-    settings = preset_settings(GRPOSettings, PRESETS, preset, overrides)
-    if settings.group_size < 2:
-        raise SidLensError(f"--group-size must be at least 2 (advantages compare samples of a group), not {settings.group_size}")
-    if settings.max_completion_length < 8 or settings.temperature <= 0 or settings.beta < 0:
-        raise SidLensError("--max-completion-length must be at least 8, --temperature positive and --beta >= 0")
-    return settings
+    return GRPOSettings.from_preset(PRESETS, preset, overrides)
 
 
 def rl_dataset(dataset, sidmap, n: int, seed: int, meta: dict):
@@ -141,7 +142,6 @@ def _sync_reference(model) -> int:
 
 
 def _config(settings: GRPOSettings, device: str):
-    import torch
     from trl import GRPOConfig
 
     return GRPOConfig(output_dir=str(run_dir(settings.run)), max_steps=settings.max_steps,
@@ -149,7 +149,7 @@ def _config(settings: GRPOSettings, device: str):
                       warmup_steps=settings.warmup_steps, per_device_train_batch_size=settings.batch_size * settings.group_size,
                       num_generations=settings.group_size, max_completion_length=settings.max_completion_length,
                       temperature=settings.temperature, beta=settings.beta, epsilon=settings.epsilon,
-                      gradient_checkpointing=False, bf16=device == "cuda" and torch.cuda.is_bf16_supported(),
+                      gradient_checkpointing=False, bf16=settings.bf16(device),
                       use_cpu=device == "cpu", seed=settings.seed, data_seed=settings.seed, disable_dropout=True,
                       logging_steps=settings.logging_steps, save_strategy="steps", save_steps=settings.save_steps,
                       save_total_limit=1, report_to="none", dataloader_num_workers=0, disable_tqdm=False)
@@ -162,7 +162,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
 
     from core.llm.backbone import resolve_device
     from core.train.callbacks import StoreLogger, TimeLimit
-    from core.train.reason import load_parent, run_trainer, save_stage, start_stage
+    from core.train.reason import think_meta, think_record
     from core.train.rewards import SidReward
 
     if settings.threads:
@@ -174,25 +174,30 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
                            "train it with `python -m core train reason` first, or pass --from reason")
     train_data = rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, settings.seed, meta)
     resume = resume_point(settings.run, settings.identity(), settings.restart)
-    start_stage(store, settings, stage=STAGE, parent=parent, ckpt=ckpt, sidmap=sidmap, examples=len(train_data),
+    config = {**settings.identity(), "parent_checkpoint": relative_to_repo(ckpt), "sid_map_hash": sidmap.hash,
+              "examples": len(train_data)}
+    start_stage(store, settings, stage=STAGE, dataset=parent["dataset"], config=config, parent=settings.from_run,
                 resume=resume)
     logger, rewards, limit = StoreLogger(store, settings.run), _reward_logger(store, settings.run), \
         TimeLimit(settings.max_minutes or None)
     trainer = GRPOTrainer(model=model, reward_funcs=[SidReward(sidmap)], args=_config(settings, resolve_device().type),
                           train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, rewards, limit])
     _sync_reference(trainer.model)
-    seconds = run_trainer(trainer, store, settings.run, resume)
+    _, seconds = run_trainer(trainer, store, settings.run, resume)
     if "ref" in trainer.model.peft_config:
         trainer.model.delete_adapter("ref")
     steps = trainer.state.global_step
     logs = rewards.history
-    return save_stage(trainer.model, tokenizer, sidmap, settings, store, stage=STAGE, parent=parent, meta=meta,
-                      seconds=seconds, steps=steps, examples=steps * settings.batch_size, titles=bool(meta.get("titles")),
-                      extra={"completions": steps * settings.batch_size * settings.group_size,
-                             "reward_first5": _mean(logs[:5], "reward"), "reward_last5": _mean(logs[-5:], "reward"),
-                             "exact_last5": _mean(logs[-5:], "exact"), "parseable_last5": _mean(logs[-5:], "parseable"),
-                             "kl_last5": _mean(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
-                             "resumed_from": resume and relative_to_repo(resume)})
+    record = {**think_record(parent, meta, settings, STAGE, seconds, steps, steps * settings.batch_size),
+              "precision": "bf16" if trainer.args.bf16 else "fp32", **loss_ends(store, settings.run),
+              "completions": steps * settings.batch_size * settings.group_size,
+              "reward_first5": _mean(logs[:5], "reward"), "reward_last5": _mean(logs[-5:], "reward"),
+              "exact_last5": _mean(logs[-5:], "exact"), "parseable_last5": _mean(logs[-5:], "parseable"),
+              "kl_last5": _mean(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
+              "resumed_from": resume and relative_to_repo(resume)}
+    return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
+                        meta=think_meta(meta, settings, STAGE, titles=bool(meta.get("titles"))),
+                        summary=("command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples"))
 
 
 def _mean(rows: list[dict], key: str) -> float | None:

@@ -38,33 +38,28 @@ examples (sized to ~10-15 minutes on 2 CPU cores) instead of several epochs.
 from __future__ import annotations
 
 import gc
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
-from core.paths import checkpoints_dir
-from core.runs import card, relative_to_repo, resolve_repo_path
-from core.store import Store, git_commit, now
-from core.train.common import command_line, folder_mb
+from core.runs import relative_to_repo, resolve_repo_path
+from core.store import Store
 from core.train.negatives import SAMPLERS
+from core.train.stage import StageSettings, finish_stage, start_stage
 
 
 @dataclass
-class PreferenceSettings:
+class PreferenceSettings(StageSettings):
     """Settings of `train dpo` (one negative); `SDPOSettings` changes the defaults for `train sdpo`."""
 
     STAGE: ClassVar[str] = "dpo"
 
     from_run: str = field(default="sft", metadata={"flag": "--from", "help": "run whose checkpoint is the policy's "
                                                    "start and the frozen reference (normally sft)"})
-    preset: str = field(default="quick", metadata={"help": "quick (2-core CPU, ~10-15 min) or full (GPU)"})
     run: str = field(default="dpo", metadata={"help": "run name (store key, checkpoint folder name)"})
-    output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
     negatives: int = field(default=1, metadata={"help": "negatives per example (K); dpo uses 1"})
     sampler: str = field(default="random", metadata={"choices": SAMPLERS, "help": "how negatives are drawn: random "
                                                      "unseen items, popularity-weighted, or hard (the SFT beam's top-K)"})
@@ -76,16 +71,19 @@ class PreferenceSettings:
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps, then cosine decay"})
     seed: int = field(default=0, metadata={"help": "seed of the example order and the negatives"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
-    max_minutes: float = field(default=0.0, metadata={"help": "stop after this many minutes of training and save (0 = no limit)"})
 
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.output_dir) if self.output_dir else checkpoints_dir() / self.run
-
-    def identity(self) -> dict:
-        """The settings that define the run (recorded in run.json and the store)."""
-        return {k: v for k, v in asdict(self).items() if k not in {"threads", "output_dir"}}
+    def check(self) -> None:
+        super().check()
+        if self.sampler not in SAMPLERS:
+            raise SidLensError(f"unknown negative sampler {self.sampler!r} (choose {', '.join(SAMPLERS)})")
+        if self.negatives < 1:
+            raise SidLensError(f"--negatives must be at least 1, not {self.negatives}")
+        if self.STAGE == "dpo" and self.negatives != 1:
+            raise SidLensError("dpo trains with one negative: use `train sdpo --negatives K` for more")
+        if self.pairs and self.STAGE != "dpo":
+            raise SidLensError("--pairs holds one rejected response per prompt: use it with `train dpo`")
+        if self.max_steps < 1 or self.batch_size < 1 or self.beta <= 0:
+            raise SidLensError("--max-steps and --batch-size must be at least 1 and --beta positive")
 
 
 @dataclass
@@ -106,38 +104,12 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def _settings_for(cls, preset: str, **overrides) -> PreferenceSettings:
-    if preset not in PRESETS:
-        raise SidLensError(f"unknown preset {preset!r} (choose {' or '.join(PRESETS)})")
-    unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown preference settings: {', '.join(unknown)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    settings = replace(cls(preset=preset), **values)
-    check(settings)
-    return settings
-
-
 def dpo_settings(preset: str = "quick", **overrides) -> PreferenceSettings:
-    return _settings_for(PreferenceSettings, preset, **overrides)
+    return PreferenceSettings.from_preset(PRESETS, preset, overrides)
 
 
 def sdpo_settings(preset: str = "quick", **overrides) -> SDPOSettings:
-    return _settings_for(SDPOSettings, preset, **overrides)
-
-
-def check(settings: PreferenceSettings) -> None:
-    """One-line errors for settings a user can get wrong."""
-    if settings.sampler not in SAMPLERS:
-        raise SidLensError(f"unknown negative sampler {settings.sampler!r} (choose {', '.join(SAMPLERS)})")
-    if settings.negatives < 1:
-        raise SidLensError(f"--negatives must be at least 1, not {settings.negatives}")
-    if settings.STAGE == "dpo" and settings.negatives != 1:
-        raise SidLensError("dpo trains with one negative: use `train sdpo --negatives K` for more")
-    if settings.pairs and settings.STAGE != "dpo":
-        raise SidLensError("--pairs holds one rejected response per prompt: use it with `train dpo`")
-    if settings.max_steps < 1 or settings.batch_size < 1 or settings.beta <= 0:
-        raise SidLensError("--max-steps and --batch-size must be at least 1 and --beta positive")
+    return SDPOSettings.from_preset(PRESETS, preset, overrides)
 
 
 def train_preference(settings: PreferenceSettings, store: Store | None = None) -> dict:
@@ -146,14 +118,12 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
 
     from core.data.registry import load_dataset
     from core.decode.trie import SidTrie
-    from core.llm.adapter import load_checkpoint, read_meta, save_checkpoint
-    from core.llm.backbone import resolve_device
+    from core.llm.adapter import load_checkpoint, read_meta
     from core.runs import resolve_run
     from core.sid.build import load_sidmap
     from core.train.preference_loop import run_loop
     from core.train.preference_plan import item_plan, pair_plan, reference_logps
 
-    check(settings)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     store = store or Store()
@@ -177,22 +147,16 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=False)
     config = {**settings.identity(), "stage": settings.STAGE, "parent_checkpoint": relative_to_repo(ckpt),
               "sid_map_hash": sidmap.hash, "examples": len(plan)}
-    store.start_run(settings.run, dataset=parent["dataset"], stage=settings.STAGE, config=config,
-                    parent=settings.from_run)
-    store.delete_where("run_logs", "run = ?", [settings.run])
+    start_stage(store, settings, stage=settings.STAGE, dataset=parent["dataset"], config=config, parent=settings.from_run)
     try:
         outcome = run_loop(model, tokenizer, plan, ref, settings, store)
     except BaseException:
         store.finish_run(settings.run, status="interrupted")
         raise
-    out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir,
-                              meta={"base_model": meta["base_model"], "run": settings.run, "stage": settings.STAGE,
-                                    "parent": settings.from_run, "window": window})
     logs = outcome["logs"]
     tail = logs[-10:]
-    record = {"run": settings.run, "stage": settings.STAGE, "parent": settings.from_run, "dataset": parent["dataset"],
-              "base_model": meta["base_model"], "command": command_line(), "settings": settings.identity(),
-              "device": resolve_device().type, "threads": torch.get_num_threads(), "steps": len(logs),
+    record = {"stage": settings.STAGE, "parent": settings.from_run, "dataset": parent["dataset"],
+              "base_model": meta["base_model"], "precision": "fp32", "steps": len(logs),
               "examples": len(logs) * settings.batch_size, "negatives": 1 if settings.pairs else settings.negatives,
               "sampler": "pairs" if settings.pairs else settings.sampler,
               "train_seconds": round(outcome["seconds"], 1),
@@ -201,14 +165,10 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "loss_first": logs[0]["loss"] if logs else None, "loss_last": logs[-1]["loss"] if logs else None,
               "expected_first_loss": round(math.log(1 + (1 if settings.pairs else settings.negatives)), 4),
               "reward_accuracy_last10": _mean(tail, "reward_accuracy"), "margin_last10": _mean(tail, "margin"),
-              "stopped_early": outcome["stopped_early"], "adapter_mb": folder_mb(out_dir),
-              "sid_map_hash": sidmap.hash, "git_commit": git_commit(), "created": now()}
-    card.write_run(out_dir, record)
-    card.write_logs(out_dir, store, settings.run)
-    store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
-                     config=json.dumps({**config, **{k: record[k] for k in ("command", "train_seconds", "steps",
-                                                                            "seconds_per_step", "adapter_mb")}}))
-    return record
+              "stopped_early": outcome["stopped_early"]}
+    meta = {"base_model": meta["base_model"], "stage": settings.STAGE, "parent": settings.from_run, "window": window}
+    return finish_stage(model, tokenizer, sidmap, settings, store, meta=meta, record=record, config=config,
+                        summary=("command", "train_seconds", "steps", "seconds_per_step", "adapter_mb"))
 
 
 def _mean(rows: list[dict], key: str) -> float | None:

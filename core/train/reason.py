@@ -26,56 +26,25 @@ hundred traces, sized to the 2-core CPU budget.
 """
 from __future__ import annotations
 
-import json
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
-from core.paths import checkpoints_dir
-from core.runs import card, relative_to_repo, resolve_repo_path
-from core.store import Store, git_commit, now
-from core.train.common import command_line, folder_mb, resume_point
+from core.runs import relative_to_repo
+from core.store import Store
+from core.train.common import resume_point
+from core.train.stage import TrainerSettings, finish_stage, load_parent, loss_ends, run_trainer, start_stage
 
 STAGE = "reason"
 MIN_HISTORY = 3
 
 
 @dataclass
-class StageSettings:
-    """What the reason and grpo settings share: run control, where the adapter goes, what defines the run."""
-
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
-    max_minutes: float = field(default=0.0, metadata={"help": "stop after this many minutes and save (0 = no limit)"})
-    restart: bool = field(default=False, metadata={"help": "discard the run's intermediate checkpoints"})
-
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.output_dir) if self.output_dir else checkpoints_dir() / self.run
-
-    def identity(self) -> dict:
-        """The settings that define the run (a resumed run must match them)."""
-        return {k: v for k, v in asdict(self).items() if k not in {"restart", "threads", "max_minutes", "output_dir"}}
-
-
-def preset_settings(cls, presets: dict[str, dict], preset: str, overrides: dict):
-    """`cls` with the preset's values and the non-None `overrides` on top."""
-    if preset not in presets:
-        raise SidLensError(f"unknown preset {preset!r} (choose {' or '.join(presets)})")
-    unknown = sorted(set(overrides) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
-    return replace(cls(preset=preset), **{**presets[preset], **{k: v for k, v in overrides.items() if v is not None}})
-
-
-@dataclass
-class ReasonSettings(StageSettings):
+class ReasonSettings(TrainerSettings):
     from_run: str = field(default="sft", metadata={"flag": "--from", "help": "run whose adapter training continues"})
-    preset: str = field(default="quick", metadata={"help": "quick (CPU, ~15 min) or full (more traces, 2 epochs)"})
     run: str = field(default="reason", metadata={"help": "run name (store key, checkpoint folder name)"})
-    output_dir: str | None = field(default=None, metadata={"help": "where the adapter goes (default: data/checkpoints/<run>)"})
     teacher: str = field(default="metadata", metadata={"choices": ("metadata", "openai"),
                                                         "help": "who writes the traces: metadata (offline) or openai"})
     teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
@@ -96,7 +65,11 @@ class ReasonSettings(StageSettings):
                 "for the backward pass and was OOM-killed; padded rows of ~340 tokens need 8x less)"})
     seed: int = field(default=0, metadata={"help": "seed of the sampled users and the data order"})
     logging_steps: int = field(default=1, metadata={"help": "log loss / lr / tokens to the store every N steps"})
-    save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
+
+    def check(self) -> None:
+        super().check()
+        if self.examples < 1:
+            raise SidLensError(f"--examples must be at least 1, not {self.examples}")
 
 
 # quick: 512 traces of ~340 tokens in 64 steps of 8 at lr 2e-3, ~15 min on 2 idle CPU cores
@@ -111,10 +84,7 @@ PRESETS: dict[str, dict] = {
 
 def settings_for(preset: str, **overrides) -> ReasonSettings:
     """The preset's settings with `overrides` (None values ignored) applied on top."""
-    settings = preset_settings(ReasonSettings, PRESETS, preset, overrides)
-    if settings.examples < 1:
-        raise SidLensError(f"--examples must be at least 1, not {settings.examples}")
-    return settings
+    return ReasonSettings.from_preset(PRESETS, preset, overrides)
 
 
 def sample_examples(context, n: int, seed: int) -> list:
@@ -154,70 +124,6 @@ def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: i
     return records
 
 
-def load_parent(store: Store, from_run: str, merge: bool = False):
-    """(parent run row, checkpoint dir, dataset, sidmap, model, tokenizer, meta) of the run to continue."""
-    from core.data.registry import load_dataset
-    from core.llm.adapter import load_checkpoint
-    from core.runs import resolve_run
-    from core.sid.build import load_sidmap
-
-    parent = resolve_run(store, from_run)
-    ckpt = resolve_repo_path(parent["checkpoint"])
-    dataset, sidmap = load_dataset(parent["dataset"]), load_sidmap(parent["dataset"])
-    model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=merge)
-    return parent, ckpt, dataset, sidmap, model, tokenizer, meta
-
-
-def start_stage(store: Store, settings, *, stage: str, parent: dict, ckpt, sidmap, examples: int, resume) -> None:
-    """Register the run as running (its logs are cleared unless it resumes)."""
-    store.start_run(settings.run, dataset=parent["dataset"], stage=stage, parent=settings.from_run,
-                    config={**settings.identity(), "parent_checkpoint": relative_to_repo(ckpt),
-                            "sid_map_hash": sidmap.hash, "examples": examples})
-    if resume is None:
-        store.delete_where("run_logs", "run = ?", [settings.run])
-
-
-def run_trainer(trainer, store: Store, run: str, resume) -> float:
-    """`trainer.train()` (resuming when given); the run is marked interrupted if it fails. Seconds taken."""
-    started = time.perf_counter()
-    try:
-        trainer.train(resume_from_checkpoint=resume)
-    except BaseException:
-        store.finish_run(run, status="interrupted")
-        raise
-    return time.perf_counter() - started
-
-
-def save_stage(model, tokenizer, sidmap, settings, store: Store, *, stage: str, parent: dict, meta: dict,
-               seconds: float, steps: int, examples: int, titles: bool, extra: dict) -> dict:
-    """Save the adapter (`"think": true`, `"titles"`: whether its prompt shows history titles), write
-    run.json and the README, finish the run; the record."""
-    import torch
-
-    from core.llm.adapter import save_checkpoint
-    from core.llm.backbone import resolve_device
-
-    out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir,
-                              meta={"base_model": meta["base_model"], "run": settings.run, "stage": stage,
-                                    "parent": settings.from_run, "window": meta.get("window", DEFAULT_WINDOW), "think": True,
-                                    "titles": titles})
-    losses = store.rows("run_logs", "run = ? and key = 'loss'", [settings.run], order_by="step")
-    record = {"run": settings.run, "stage": stage, "parent": settings.from_run, "dataset": parent["dataset"],
-              "base_model": meta["base_model"], "command": command_line(), "settings": settings.identity(),
-              "device": resolve_device().type, "threads": torch.get_num_threads(), "steps": steps,
-              "examples": examples, "train_seconds": round(seconds, 1),
-              "seconds_per_step": round(seconds / max(steps, 1), 2),
-              "loss_first": losses[0]["value"] if losses else None, "loss_last": losses[-1]["value"] if losses else None,
-              **extra, "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": git_commit(),
-              "created": now()}
-    card.write_run(out_dir, record)
-    card.write_logs(out_dir, store, settings.run)
-    store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
-                     config=json.dumps({**settings.identity(), **{k: record[k] for k in (
-                         "command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples")}}))
-    return record
-
-
 def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
     """Write the traces, train on them from the parent's adapter, save and register; the run record."""
     import datasets
@@ -240,16 +146,38 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
     teacher_seconds = time.perf_counter() - started
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     model.train()
-    start_stage(store, settings, stage=STAGE, parent=parent, ckpt=ckpt, sidmap=sidmap, examples=len(records),
+    config = {**settings.identity(), "parent_checkpoint": relative_to_repo(ckpt), "sid_map_hash": sidmap.hash,
+              "examples": len(records)}
+    start_stage(store, settings, stage=STAGE, dataset=parent["dataset"], config=config, parent=settings.from_run,
                 resume=resume)
     logger, limit = StoreLogger(store, settings.run), TimeLimit(settings.max_minutes or None)
     train_data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
-    trainer = _trainer_class()(model=model, args=_trainer_config(settings, resolve_device().type),
+    device = resolve_device().type
+    trainer = _trainer_class()(model=model, args=_trainer_config(settings, device),
                                train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, limit])
-    seconds = run_trainer(trainer, store, settings.run, resume)
+    _, seconds = run_trainer(trainer, store, settings.run, resume)
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
-    return save_stage(trainer.model, tokenizer, sidmap, settings, store, stage=STAGE, parent=parent, meta=meta,
-                      seconds=seconds, steps=trainer.state.global_step, examples=len(records), titles=settings.titled_prompt,
-                      extra={"teacher": teacher.name, "teacher_seconds": round(teacher_seconds, 1),
-                             "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
-                             "stopped_early": limit.stopped_early, "resumed_from": resume and relative_to_repo(resume)})
+    steps = trainer.state.global_step
+    record = {**think_record(parent, meta, settings, STAGE, seconds, steps, len(records)),
+              "precision": "bf16" if trainer.args.bf16 else "fp32", **loss_ends(store, settings.run),
+              "teacher": teacher.name, "teacher_seconds": round(teacher_seconds, 1), "tokens": int(tokens),
+              "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "stopped_early": limit.stopped_early,
+              "resumed_from": resume and relative_to_repo(resume)}
+    return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
+                        meta=think_meta(meta, settings, STAGE, titles=settings.titled_prompt),
+                        summary=("command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples"))
+
+
+def think_meta(parent_meta: dict, settings, stage: str, titles: bool) -> dict:
+    """The sidlens.json of a reasoning variant (reason, grpo): `"think": true` (the think-first
+    prompt, reasoning before the search) and `"titles"` (whether its prompt shows history titles)."""
+    return {"base_model": parent_meta["base_model"], "stage": stage, "parent": settings.from_run,
+            "window": parent_meta.get("window", DEFAULT_WINDOW), "think": True, "titles": titles}
+
+
+def think_record(parent: dict, parent_meta: dict, settings, stage: str, seconds: float, steps: int,
+                 examples: int) -> dict:
+    """The run.json fields reason and grpo share."""
+    return {"stage": stage, "parent": settings.from_run, "dataset": parent["dataset"],
+            "base_model": parent_meta["base_model"], "steps": steps, "examples": examples,
+            "train_seconds": round(seconds, 1), "seconds_per_step": round(seconds / max(steps, 1), 2)}

@@ -40,31 +40,29 @@ rows the 450-step quick preset ends at loss 1.94 and beats popularity on the 943
 """
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
-from core.paths import checkpoints_dir
 from core.runs import card, relative_to_repo, resolve_repo_path
-from core.store import Store, git_commit, now
-from core.train.common import command_line, folder_mb, resume_point, run_dir
+from core.store import Store, git_commit
+from core.train.common import resume_point, run_dir
+from core.train.stage import TrainerSettings, finish_stage, loss_ends, run_trainer, start_stage
 
 STAGE = "sft"
 GENRE_SHARE = 0.25  # SID->genres facts per title fact: genres are also stated by every item narrative (task 5)
 
 
 @dataclass
-class SFTSettings:
+class SFTSettings(TrainerSettings):
+    # the step budget may change on resume: re-running with a larger --max-steps extends a run (the
+    # cosine schedule is rebuilt for the new total and continues from the saved step)
+    NOT_IDENTITY = TrainerSettings.NOT_IDENTITY | {"max_steps"}
+
+    run: str = field(default="sft", metadata={"help": "run name (store key, checkpoint folder name)"})
     dataset: str = field(default="ml-100k", metadata={"help": "prepared dataset whose corpus and SID map are used"})
-    preset: str = field(default="quick", metadata={"help": "quick (CPU, under an hour) or full (the paper-like run)"})
     base_model: str | None = field(default=None, metadata={
         "help": "base LM: None = embedded SmolLM2-135M-Instruct, or a local HF folder / hub name"})
-    run: str = field(default="sft", metadata={"help": "run name (store key, checkpoint folder name)"})
-    output_dir: str | None = field(default=None, metadata={
-        "help": "where the final adapter goes (default: data/checkpoints/<run>)"})
     tasks: tuple[int, ...] = field(default=(), metadata={"help": "corpus tasks to train on (empty = all)"})
     max_examples: int = field(default=0, metadata={"help": "first N corpus records of those tasks (0 = all)"})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
@@ -95,35 +93,16 @@ class SFTSettings:
         "help": "title->SID facts per SID->title fact (title->SID is learnt first, SID->title lags: a "
                 "continuation can give the lagging direction more of the steps)"})
     facts_per_row: int = field(default=16, metadata={"help": "catalogue facts packed into one training row"})
-    dtype: str = field(default="auto", metadata={
-        "help": "compute precision: auto (bf16 where a measured probe finds it faster, core.llm.precision), "
-                "fp32 or bf16", "choices": ("auto", "fp32", "bf16")})
     seed: int = field(default=0, metadata={"help": "seed of initialisation and data order"})
-    threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
-    logging_steps: int = field(default=5, metadata={"help": "log loss / lr / tokens to the store every N steps"})
-    save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
-    max_minutes: float = field(default=0.0, metadata={
-        "help": "stop after this many minutes and save what was learnt (0 = no limit)"})
-    restart: bool = field(default=False, metadata={"help": "discard the run's intermediate checkpoints"})
 
-    def __post_init__(self):
+    def check(self) -> None:
+        super().check()
         if self.init_from and self.full_finetune:
             raise SidLensError("--init-from continues an adapter; it cannot be combined with --full-finetune")
         if self.item_facts_epochs < 0 or self.facts_per_row < 1:
             raise SidLensError("--item-facts-epochs must be >= 0 and --facts-per-row at least 1")
         if self.title_to_sid_share < 0:
             raise SidLensError("--title-to-sid-share must be >= 0")
-
-    @property
-    def out_dir(self) -> Path:
-        return Path(self.output_dir) if self.output_dir else checkpoints_dir() / self.run
-
-    def identity(self) -> dict:
-        """The settings that define the run (a resumed run must match them). The step budget may
-        change on resume: re-running with a larger --max-steps extends a run (the cosine schedule
-        is rebuilt for the new total and continues from the saved step)."""
-        skip = {"restart", "threads", "max_minutes", "output_dir", "max_steps", "dtype"}
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items() if k not in skip}
 
 
 # quick: 450 steps of 8 sequences (~7 s a step with two torch threads on an otherwise idle 2-core
@@ -153,14 +132,7 @@ PRESETS: dict[str, dict] = {
 
 def settings_for(preset: str, **overrides) -> SFTSettings:
     """The preset's settings with `overrides` (None values ignored) applied on top."""
-    if preset not in PRESETS:
-        raise SidLensError(f"unknown preset {preset!r} (choose {' or '.join(PRESETS)})")
-    names = {f.name for f in fields(SFTSettings)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        raise ValueError(f"unknown SFT settings: {', '.join(unknown)}")
-    values = {**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}}
-    return replace(SFTSettings(preset=preset), **values)
+    return SFTSettings.from_preset(PRESETS, preset, overrides)
 
 
 def load_records(settings: SFTSettings, sidmap) -> list[dict]:
@@ -218,11 +190,7 @@ def _trainer_class():
 def _trainer_config(settings: SFTSettings, device: str):
     from trl import SFTConfig
 
-    from core.llm.precision import choose_precision
-
-    # stages without a --dtype of their own (reason) keep fp32 on a CPU, bf16 on a GPU that has it
-    requested = getattr(settings, "dtype", "auto" if device == "cuda" else "fp32")
-    bf16 = choose_precision(requested, device) == "bf16"
+    bf16 = settings.bf16(device)
     return SFTConfig(output_dir=str(run_dir(settings.run)), max_steps=settings.max_steps,
                      num_train_epochs=settings.epochs, learning_rate=settings.learning_rate,
                      lr_scheduler_type="cosine", warmup_steps=settings.warmup_steps,
@@ -245,7 +213,7 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     from core.corpus.build import corpus_info
     from core.corpus.context import CorpusContext
     from core.data.registry import load_dataset
-    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
+    from core.llm.adapter import LoraSettings, attach_lora
     from core.llm.backbone import DEFAULT_BASE, load_base, resolve_device
     from core.llm.sid_tokens import add_sid_tokens
     from core.sid.build import load_sidmap
@@ -288,39 +256,21 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
         pages = facts.pages(CorpusContext(dataset, sidmap), epochs, settings.facts_per_row, seed=settings.seed)
     rows = build_rows(tokenizer, records, pages, frozenset(new_ids) if settings.history_loss else frozenset())
     config = {**settings.identity(), "sid_map_hash": sidmap.hash, "examples": len(records), "fact_rows": len(pages)}
-    store.start_run(settings.run, dataset=settings.dataset, stage=STAGE, config=config)
-    if resume is None:
-        store.delete_where("run_logs", "run = ?", [settings.run])
+    start_stage(store, settings, stage=STAGE, dataset=settings.dataset, config=config, resume=resume)
     logger, limit = StoreLogger(store, settings.run), TimeLimit(settings.max_minutes or None)
     trainer = _trainer_class()(model=model, args=_trainer_config(settings, device),
                                train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
                                callbacks=[logger, limit])
-    started = time.perf_counter()
-    try:
-        output = trainer.train(resume_from_checkpoint=resume)
-    except BaseException:
-        store.finish_run(settings.run, status="interrupted")
-        raise
-    seconds = time.perf_counter() - started
-    out_dir = save_checkpoint(trainer.model, tokenizer, sidmap, settings.out_dir,
-                              meta={"base_model": base_name, "run": settings.run, "stage": STAGE,
-                                    "window": corpus_info(settings.dataset).get("window", DEFAULT_WINDOW)})
-    losses = store.rows("run_logs", "run = ? and key = 'loss'", [settings.run], order_by="step")
+    output, seconds = run_trainer(trainer, store, settings.run, resume)
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
-    record = {"run": settings.run, "stage": STAGE, "dataset": settings.dataset, "base_model": base_name,
-              "command": command_line(), "settings": settings.identity(), "device": device,
-              "threads": torch.get_num_threads(),
+    record = {"stage": STAGE, "dataset": settings.dataset, "base_model": base_name,
               "precision": "bf16" if trainer.args.bf16 else "fp32", "examples": len(records), "fact_rows": len(pages),
               "steps": trainer.state.global_step,
               "train_seconds": round(seconds, 1), "trainer_runtime_s": round(output.metrics.get("train_runtime", 0), 1),
-              "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
-              "loss_first": losses[0]["value"] if losses else None, "loss_last": losses[-1]["value"] if losses else None,
+              "tokens": int(tokens), "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), **loss_ends(store, settings.run),
               "stopped_early": limit.stopped_early, "resumed_from": resume and relative_to_repo(resume),
-              "adapter_mb": folder_mb(out_dir), "sid_map_hash": sidmap.hash, "git_commit": commit,
-              "created": now(), **({"continues": continues} if continues else {})}
-    card.write_run(out_dir, record)
-    card.write_logs(out_dir, store, settings.run)
-    store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
-                     config=json.dumps({**config, **{k: record[k] for k in ("command", "train_seconds", "tokens_per_s",
-                                                                            "adapter_mb", "steps")}}))
-    return record
+              **({"continues": continues} if continues else {})}
+    meta = {"base_model": base_name, "stage": STAGE,
+            "window": corpus_info(settings.dataset).get("window", DEFAULT_WINDOW)}
+    return finish_stage(trainer.model, tokenizer, sidmap, settings, store, meta=meta, record=record, config=config,
+                        summary=("command", "train_seconds", "tokens_per_s", "adapter_mb", "steps"), commit=commit)

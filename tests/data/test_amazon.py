@@ -7,7 +7,6 @@ import pytest
 
 from core.data.amazon import AmazonConfig, clean_title, k_core, load_amazon
 from core.errors import SidLensError
-
 from tests.data.amazon_samples import at, write_amazon
 
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tests.data.amazon_samples import write_amazon
 from core.cli import main
+from tests.data.amazon_samples import write_amazon
 
 
 def _error(capsys) -> str:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.data.amazon_samples import write_amazon
 from core.data.registry import load_dataset, prepare_dataset
 from core.errors import SidLensError
 from core.paths import data_dir, dataset_dir
 from core.store import Store
+from tests.data.amazon_samples import write_amazon
 
 
 def test_ml100k_prepares_on_first_load_and_reloads_from_the_prepared_copy(ml100k, monkeypatch):
