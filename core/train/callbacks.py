@@ -4,6 +4,8 @@
   `run_logs` as it happens, so the loss curve is stored with the run and pages can draw it live.
 - `TimeLimit` stops training cleanly after a wall-clock budget; the caller still saves the adapter,
   so a deadline gives a usable (if less trained) checkpoint instead of nothing.
+Under `accelerate launch` (several processes) only the main process writes logs, and the processes
+agree on when to stop (the one that is out of time stops them all), so none waits forever for another.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ class StoreLogger(TrainerCallback):
         self.started = time.perf_counter()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
         values = {name: logs[key] for key, name in LOGGED_KEYS.items() if key in (logs or {})}
         if "tokens" in values:  # TRL counts the tokens seen by this process (prompt and completion)
             values["tokens_per_s"] = values["tokens"] / max(time.perf_counter() - self.started, 1e-9)
@@ -49,7 +53,19 @@ class TimeLimit(TrainerCallback):
         self.started = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.seconds is not None and time.perf_counter() - self.started > self.seconds:
+        if self.seconds is not None and _any_process(time.perf_counter() - self.started > self.seconds, args.device):
             self.stopped_early = True
             control.should_training_stop = True
             control.should_save = True
+
+
+def _any_process(flag: bool, device) -> bool:
+    """`flag` of this process, or of any process when several train together (torch.distributed)."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([1 if flag else 0], device=device)  # on the backend's device (gloo: CPU, nccl: GPU)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())

@@ -66,6 +66,9 @@ class GRPOSettings(TrainerSettings):
     seed: int = field(default=0, metadata={"help": "seed of the sampled users, data order and sampling"})
     logging_steps: int = field(default=1, metadata={"help": "log rewards, KL and loss to the store every N steps"})
     save_steps: int = field(default=10, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
+    use_vllm: bool = field(default=False, metadata={
+        "help": "generate the rollouts with vLLM inside the training process (TRL's colocate mode; a GPU and "
+                "`pip install vllm` needed; not available on CPU)"})
 
     def check(self) -> None:
         super().check()
@@ -74,6 +77,11 @@ class GRPOSettings(TrainerSettings):
                                f"not {self.group_size}")
         if self.max_completion_length < 8 or self.temperature <= 0 or self.beta < 0:
             raise SidLensError("--max-completion-length must be at least 8, --temperature positive and --beta >= 0")
+        if self.use_vllm:
+            import importlib.util
+
+            if importlib.util.find_spec("vllm") is None:
+                raise SidLensError("--use-vllm needs the vllm package (pip install vllm) and a GPU")
 
 
 # quick: a step samples 8 completions of up to 224 tokens (the teacher's traces are ~180) and
@@ -151,6 +159,7 @@ def _config(settings: GRPOSettings, device: str):
                       temperature=settings.temperature, beta=settings.beta, epsilon=settings.epsilon,
                       gradient_checkpointing=False, bf16=settings.bf16(device),
                       use_cpu=device == "cpu", seed=settings.seed, data_seed=settings.seed, disable_dropout=True,
+                      use_vllm=settings.use_vllm, vllm_mode="colocate",
                       logging_steps=settings.logging_steps, save_strategy="steps", save_steps=settings.save_steps,
                       save_total_limit=1, report_to="none", dataloader_num_workers=0, disable_tqdm=False)
 

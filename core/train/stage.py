@@ -143,12 +143,16 @@ def finish_stage(model, tokenizer, sidmap, settings: StageSettings, store: Store
                  commit: str | None = None) -> dict:
     """Save the adapter with `meta` (its sidlens.json), complete `record` (command, settings, size,
     SID map, git commit, time), write run.json, the logs and the README beside it, and mark the run
-    done with `config` plus the record's `summary` keys; returns the record."""
+    done with `config` plus the record's `summary` keys; returns the record. Under `accelerate launch`
+    only the main process does this (the others return `record` as given)."""
     import torch
+    from accelerate import PartialState
 
     from core.llm.adapter import save_checkpoint
     from core.llm.backbone import resolve_device
 
+    if not PartialState().is_main_process:  # under `accelerate launch` one process writes the checkpoint
+        return record
     out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir, meta={"run": settings.run, **meta})
     record = {"run": settings.run, **record, "command": command_line(), "settings": settings.identity(),
               "device": resolve_device().type, "threads": torch.get_num_threads(), "adapter_mb": folder_mb(out_dir),

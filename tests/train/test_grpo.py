@@ -96,3 +96,8 @@ def test_bad_grpo_settings_are_one_line_errors():
         settings_for("quick", group_size=1)
     with pytest.raises(SidLensError, match="temperature"):
         settings_for("quick", temperature=0.0)
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:  # the CPU install: the GPU extra is refused up front
+        with pytest.raises(SidLensError, match="--use-vllm needs the vllm package"):
+            settings_for("quick", use_vllm=True)
