@@ -2,6 +2,7 @@
 
     python -m core baselines run --dataset ml-100k [--only popularity|sasrec] [--json]
     python -m core runs list [--dataset ml-100k] [--json]
+    python -m core runs compare sft reason [--split test@200] [--metrics hr@10,ndcg@10] [--json]
 
 Baselines are stored as runs named "popularity" and "sasrec" (stage "baseline") with the same
 metric keys and per-user results as every LM evaluation, so `runs list` and the pages compare them.
@@ -106,6 +107,46 @@ def cmd_runs_list(args) -> int:
     return 0
 
 
+def _ranks(store: Store, run: str, split: str | None) -> tuple[str, dict]:
+    """(split used, {user_id: target rank}) of a run: `split`, else its widest test split."""
+    from core.eval.results import load_results
+    from core.variants import widest_test_split
+
+    store.run(run)
+    if split is None:
+        split = widest_test_split(r["split"] for r in store.rows("metrics", "run = ?", [run]))
+        if split is None:
+            raise SidLensError(f"run {run!r} has no test results: evaluate it first (python -m core eval --run {run})")
+    return split, {r["user_id"]: r["rank"] for r in load_results(store, run, split).per_user}
+
+
+def cmd_runs_compare(args) -> int:
+    """Two runs on the users both were evaluated on: each metric with its 95% CI, and the paired CI
+    of the difference (core.eval.significance)."""
+    from core.eval.significance import compare_ranks
+    from core.runs import register_shipped
+
+    store = Store()
+    register_shipped(store)
+    split_a, a = _ranks(store, args.a, args.split)
+    split_b, b = _ranks(store, args.b, args.split)
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    table = compare_ranks(a, b, metrics, seed=args.seed)
+    if args.json:
+        print_json({"a": args.a, "b": args.b, "split_a": split_a, "split_b": split_b,
+                    "users": next(iter(table.values()))["diff"].users,
+                    "metrics": {m: {side: vars(iv) | {"spans_zero": iv.spans_zero} for side, iv in row.items()}
+                                for m, row in table.items()}})
+        return 0
+    users = next(iter(table.values()))["diff"].users
+    print(f"{args.a} ({split_a}) vs {args.b} ({split_b}) on the {users} users both were evaluated on; 95% CIs")
+    for metric, row in table.items():
+        a_iv, b_iv, d = row["a"], row["b"], row["diff"]
+        print(f"  {metric}: {a_iv.value:.4f} [{a_iv.low:.4f}, {a_iv.high:.4f}] vs {b_iv.value:.4f} "
+              f"[{b_iv.low:.4f}, {b_iv.high:.4f}]; difference {d.value:+.4f} [{d.low:+.4f}, {d.high:+.4f}]: {d.reading()}")
+    return 0
+
+
 def register(groups) -> None:
     baselines = groups.add_parser("baselines", help="popularity and SASRec baselines on the leave-one-out split",
                                   description="Train and evaluate the baselines on the same split as the LM runs.")
@@ -129,3 +170,16 @@ def register(groups) -> None:
     listing.add_argument("--dataset", help="only runs of this dataset")
     listing.add_argument("--json", action="store_true", help="print the runs as a JSON list")
     listing.set_defaults(func=cmd_runs_list)
+    compare = commands.add_parser("compare", help="two runs on the same users: metrics with 95% CIs and the paired "
+                                                  "CI of their difference",
+                                  description="Bootstrap 95% CIs of each run's metrics and a paired bootstrap CI of "
+                                              "the difference, over the users both runs were evaluated on.")
+    compare.add_argument("a", help="first run")
+    compare.add_argument("b", help="second run (the difference is a - b)")
+    compare.add_argument("--split", help="split of both runs, e.g. test or test@200 (default: each run's widest "
+                                         "test split; only users in both count)")
+    compare.add_argument("--metrics", default="hr@10,ndcg@10", help="comma-separated hr@K / ndcg@K "
+                                                                     "(default: hr@10,ndcg@10)")
+    compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
+    compare.add_argument("--json", action="store_true", help="print the intervals as JSON")
+    compare.set_defaults(func=cmd_runs_compare)

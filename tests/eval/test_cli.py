@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from core.cli import main
 
 
@@ -15,6 +17,24 @@ def test_runs_list_shows_popularity_metrics_after_a_run(capsys):
     assert main(["runs", "list"]) == 0
     table = capsys.readouterr().out
     assert "popularity" in table and f"{ran['test']['hr@10']:.4f}" in table
+
+    # runs compare: a run that never ranks the target, on the same users, is lower beyond noise
+    from core.eval.results import load_results, save_results
+    from core.store import Store
+
+    store = Store()
+    rows = load_results(store, "popularity", "test").per_user
+    store.start_run("blind", dataset="ml-100k", stage="baseline", config={})
+    save_results(store, "blind", "test", [{**r, "rank": None} for r in rows], {"hr@10": 0.0}, len(rows))
+    assert main(["runs", "compare", "popularity", "blind", "--json"]) == 0
+    compared = json.loads(capsys.readouterr().out)
+    diff = compared["metrics"]["hr@10"]["diff"]
+    assert compared["users"] == 943 and diff["value"] == pytest.approx(ran["test"]["hr@10"])
+    assert 0 < diff["low"] < diff["value"] < diff["high"] and not diff["spans_zero"]
+    assert main(["runs", "compare", "popularity", "popularity", "--metrics", "ndcg@5"]) == 0
+    assert "within noise" in capsys.readouterr().out
+    assert main(["runs", "compare", "popularity", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
 
 
 def test_bad_options_are_one_line_errors(capsys):

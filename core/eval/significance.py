@@ -1,0 +1,95 @@
+"""Confidence intervals for the ranking metrics: is a difference a finding or noise?
+
+    python -m core runs compare sft reason [--split test] [--metrics hr@10,ndcg@10] [--json]
+
+On 200 users one hit is 0.005 of HR@10, so a metric is shown with its bootstrap 95% CI, and two runs
+evaluated on the same users get a *paired* bootstrap CI of their difference (users resampled
+together, which is far tighter than comparing two separate intervals). Per-user values come from the
+stored target ranks (`core.eval.results`): HR@K is 1 when the rank is at most K, NDCG@K is
+1/log2(rank+1). The resampling is scipy's (`scipy.stats.bootstrap`, percentile method, seeded),
+so the same results give the same interval on any machine.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from core.errors import SidLensError
+
+RESAMPLES = 2000
+LEVEL = 0.95
+
+
+def per_user(ranks: Sequence[int | None], metric: str) -> list[float]:
+    """Each user's value of `metric` ("hr@K" or "ndcg@K") from their target's 1-based rank (None: not ranked)."""
+    name, _, k = metric.partition("@")
+    if name not in ("hr", "ndcg") or not k.isdigit() or int(k) < 1:
+        raise SidLensError(f"unknown metric {metric!r}: use hr@K or ndcg@K")
+    k = int(k)
+    if name == "hr":
+        return [1.0 if r is not None and r <= k else 0.0 for r in ranks]
+    return [1.0 / math.log2(r + 1) if r is not None and r <= k else 0.0 for r in ranks]
+
+
+@dataclass(frozen=True)
+class Interval:
+    value: float   # the mean over users (a difference of means when paired)
+    low: float
+    high: float
+    users: int
+
+    @property
+    def spans_zero(self) -> bool:
+        return self.low <= 0.0 <= self.high
+
+    def reading(self) -> str:
+        """How a difference reads in plain words."""
+        return "within noise (the CI spans 0)" if self.spans_zero else ("higher" if self.value > 0 else "lower")
+
+
+def _bootstrap(samples: tuple, statistic, paired: bool, seed: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
+    n = len(samples[0])
+    if n < 2 or all(len(set(s)) == 1 for s in samples):  # no spread to resample: the interval is the point
+        point = float(statistic(*samples))
+        return point, point
+    result = bootstrap(samples, statistic, paired=paired, vectorized=False, n_resamples=RESAMPLES,
+                       confidence_level=LEVEL, method="percentile", random_state=seed)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def mean_ci(values: Sequence[float], seed: int = 0) -> Interval:
+    """The mean of `values` with its bootstrap 95% CI."""
+    if not values:
+        raise SidLensError("no users to compute a confidence interval over")
+    values = [float(v) for v in values]
+    low, high = _bootstrap((values,), lambda x: sum(x) / len(x), paired=False, seed=seed)
+    return Interval(sum(values) / len(values), low, high, len(values))
+
+
+def paired_diff_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Interval:
+    """mean(a) - mean(b) over the same users (a[i], b[i] are one user's values), with the paired
+    bootstrap 95% CI of that difference."""
+    if len(a) != len(b):
+        raise SidLensError(f"a paired comparison needs the same users on both sides ({len(a)} vs {len(b)})")
+    if not a:
+        raise SidLensError("the two runs share no evaluated users")
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    low, high = _bootstrap((a, b), lambda x, y: (sum(x) - sum(y)) / len(x), paired=True, seed=seed)
+    return Interval((sum(a) - sum(b)) / len(a), low, high, len(a))
+
+
+def compare_ranks(a: dict[str, int | None], b: dict[str, int | None], metrics: Sequence[str],
+                  seed: int = 0) -> dict[str, dict]:
+    """For two runs' {user_id: target rank} on one split: each metric of each run with its CI over the
+    users both were evaluated on, and the paired CI of the difference (a - b)."""
+    users = sorted(set(a) & set(b))
+    if not users:
+        raise SidLensError("the two runs share no evaluated users: evaluate them on the same split")
+    out = {}
+    for metric in metrics:
+        va, vb = per_user([a[u] for u in users], metric), per_user([b[u] for u in users], metric)
+        out[metric] = {"a": mean_ci(va, seed), "b": mean_ci(vb, seed), "diff": paired_diff_ci(va, vb, seed)}
+    return out
