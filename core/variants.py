@@ -123,3 +123,20 @@ def trace_for(store: Store, run: str, user_id: str, split: str = "test") -> dict
     """The stored trace (reasoning, top-10, flags) of `run` for one user, if the run stored one."""
     rows = store.rows("traces", "run = ? and split = ? and user_id = ?", [run, split, str(user_id)], limit=1)
     return rows[0] if rows else None
+
+
+def significance(store: Store, a: str, b: str, split: str = "test",
+                 metrics: tuple[str, ...] = ("hr@10", "ndcg@10")) -> list[dict]:
+    """One row per metric: run a's and run b's value with bootstrap 95% CIs over the users both have
+    results for on `split`, and the paired CI of a - b with its plain reading (core.eval.significance)."""
+    from core.eval.significance import compare_ranks
+
+    ranks = {run: {r["user_id"]: r["rank"] for r in store.rows("user_results", "run = ? and split = ?", [run, split])}
+             for run in (a, b)}
+    rows = []
+    for metric, row in compare_ranks(ranks[a], ranks[b], metrics).items():
+        (ia, ib, d) = row["a"], row["b"], row["diff"]
+        rows.append({"metric": metric, "users": d.users, a: ia.value, f"{a} 95% CI": f"[{ia.low:.4f}, {ia.high:.4f}]",
+                     b: ib.value, f"{b} 95% CI": f"[{ib.low:.4f}, {ib.high:.4f}]", "difference": d.value,
+                     "paired 95% CI": f"[{d.low:+.4f}, {d.high:+.4f}]", "reading": d.reading()})
+    return rows

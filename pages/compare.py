@@ -36,6 +36,18 @@ if shown:
     long = [{"run": row["run"], "metric": m, "value": row[m]} for row in table for m in shown if row.get(m) is not None]
     st.plotly_chart(px.bar(long, x="metric", y="value", color="run", barmode="group"), key="compare_bars")
 
+st.subheader("Is the difference real?")
+if len(chosen) < 2:
+    st.caption("Pick two runs to see the paired confidence interval of their difference.")
+else:
+    left, right = st.columns(2)
+    run_a = left.selectbox("Run A", chosen, index=0, key="compare_sig_a")
+    run_b = right.selectbox("Run B", [r for r in chosen if r != run_a], index=0, key="compare_sig_b")
+    with ui.guarded("Computing confidence intervals"):
+        st.dataframe(V.significance(db, run_a, run_b, split), hide_index=True)
+        st.caption("Bootstrap 95% CIs (2,000 resamples of the users both runs were evaluated on); the paired CI "
+                   "resamples users together, so a difference whose CI spans 0 is within noise.")
+
 st.subheader("Training curves")
 logs = V.curves(db, chosen)
 keys = sorted({r["key"] for r in logs})

@@ -1,28 +1,37 @@
 """Reasoning activation: teach the aligned model the output format `<think>...</think>` + SID.
 
-    python -m core train reason --from sft --preset quick     # ~15 min on 2 CPU cores
+    python -m core train reason --from sft --preset quick     # ~30 min on 2 CPU cores
+    python -m core train reason --from sft --no-titled-prompt  # the paper's SID-only prompt
     python -m core train reason --from sft --teacher openai --teacher-base-url URL --teacher-model NAME
 
 What happens: `examples` training users (one leave-one-out training prefix each, seeded, history
 of at least 3 items) get a reasoning trace from the teacher (`MetadataTeacher` offline by default,
 any OpenAI-compatible endpoint when configured; its answers are cached in the store). A record is
-the canonical recommendation prompt with the think-first instruction (`recommendation_messages(...,
-think=True)`, no profile: the evaluation prompt) and the completion `<think>\\n{trace}\\n</think>{SID}`:
+the canonical recommendation prompt with the think-first instruction (`variant_messages` with
+`think`, no profile: the evaluation prompt), by default with each history SID followed by its
+title (`--titled-prompt`), and the completion `<think>\\n{trace}\\n</think>{SID}`:
 the SID follows `</think>` directly, where the evaluation's constrained search and the app continue.
 The teacher sees only what the prompt shows: the last `window` history items, without the user's
 profile or ratings (the first traces said "They rated X highest" and counted genres over the whole
 history, claims the model cannot check against its prompt and so learns to make up).
 
+Why titles in the prompt by default: the traces name history items by title and SID and state
+their genres and decades; with the titles in front of it the student copies what it sees instead
+of recalling a title from three code tokens (the first reasoning variants, trained from an sft
+that could not, wrote "The (1997)" for most items). The analyst reads both. The paper's SID-only
+prompt stays selectable (`--no-titled-prompt`); the checkpoint's `sidlens.json` records which one
+(`"titles"`), and evaluation, the app and GRPO rebuild exactly that prompt.
+
 Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss;
 padded rather than padding-free batches, see `padding_free`) continued from the parent's adapter:
 `load_checkpoint(merge=False)` gives the SFT LoRA and SID rows trainable, so the result is again
 one small adapter on the base model that every loader understands; its `sidlens.json` records
-`"think": true`, which tells the evaluation runner and the app to use the think-first prompt and
+`"think": true` (and `"titles"`), which tells the evaluation runner and the app to use the think-first prompt and
 to reason before searching.
 
 Differences from the paper (SID reasoning's activation step): the traces come from a metadata
-teacher rather than a large LLM (pass `--teacher openai` for that), and the quick preset sees a few
-hundred traces, sized to the 2-core CPU budget.
+teacher rather than a large LLM (pass `--teacher openai` for that), the prompt shows titles, and the
+quick preset sees one trace per training user, sized to the 2-core CPU budget.
 """
 from __future__ import annotations
 

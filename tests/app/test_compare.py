@@ -1,6 +1,8 @@
 """Compare variants on two real baseline runs that disagree: metrics, curves, per-user drill-down."""
 from __future__ import annotations
 
+import pytest
+
 from core.data.registry import load_dataset
 from core.data.split import Split
 from core.eval.popularity import run_popularity
@@ -19,13 +21,18 @@ def test_metrics_curves_and_disagreement_drill_down(app):
     assert list(table.index) == ["popularity", "popularity-all"]
     assert table.loc["popularity", "hr@10"] >= table.loc["popularity-all", "hr@10"]  # seen items waste slots
     assert len(at.get("plotly_chart")) == 2  # metric bars and the loss curve
+    significance = at.dataframe[1].value.set_index("metric")
+    assert significance.loc["hr@10", "users"] == 943
+    assert significance.loc["hr@10", "difference"] == pytest.approx(
+        table.loc["popularity", "hr@10"] - table.loc["popularity-all", "hr@10"])
+    assert significance.loc["hr@10", "reading"] in ("higher", "within noise (the CI spans 0)")
     assert at.toggle(key="compare_disagree").value
     pool = at.selectbox(key="compare_user").options
     assert 0 < len(pool) < 943
     at.toggle(key="compare_disagree").set_value(False).run()
     assert len(at.selectbox(key="compare_user").options) == 943
     at.selectbox(key="compare_user").select("1").run()
-    per_run = [d.value for d in at.dataframe[1:3]]
+    per_run = [d.value for d in at.dataframe[2:4]]
     assert all(len(rows) == 10 for rows in per_run) and list(per_run[0]["item"]) != list(per_run[1]["item"])
     assert not at.exception
 
