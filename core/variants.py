@@ -140,3 +140,19 @@ def significance(store: Store, a: str, b: str, split: str = "test",
                      b: ib.value, f"{b} 95% CI": f"[{ib.low:.4f}, {ib.high:.4f}]", "difference": d.value,
                      "paired 95% CI": f"[{d.low:+.4f}, {d.high:+.4f}]", "reading": d.reading()})
     return rows
+
+
+def exposure_table(store: Store, runs: list[str], split: str, dataset, sidmap) -> list[dict]:
+    """Per run on `split`: per-level hits of the top-1 and exposure of the top-10s (core.eval.exposure)."""
+    from core.data.split import Split
+    from core.eval.exposure import exposure, level_hits, popularity_percentiles
+
+    catalogue = sorted(i for i in sidmap.codes if i in dataset.items)
+    data_split = Split(dataset)
+    percentile = popularity_percentiles((data_split.train_items(u) for u in dataset.sequences), catalogue)
+    out = []
+    for run in runs:
+        rows = store.rows("user_results", "run = ? and split = ?", [run, split])
+        if rows:
+            out.append({"run": run, "users": len(rows), **level_hits(rows, sidmap), **exposure(rows, catalogue, percentile)})
+    return out

@@ -48,6 +48,17 @@ else:
         st.caption("Bootstrap 95% CIs (2,000 resamples of the users both runs were evaluated on); the paired CI "
                    "resamples users together, so a difference whose CI spans 0 is within noise.")
 
+st.subheader("Near misses and concentration")
+if sidmap is None:
+    st.caption("Per-level hits need the SID map: build it with the button in the sidebar.")
+else:
+    with ui.guarded("Computing per-level hits and exposure"):
+        st.dataframe(V.exposure_table(db, chosen, split, dataset, sidmap), hide_index=True, key="compare_exposure")
+st.caption("top1_level_1 / top1_levels_1_2 / top1_all_levels: users whose top-1 shares the target's first code, first two "
+           "codes, or all (= HR@1). coverage: distinct items in the top-10s / catalogue; gini: 0 when every item is "
+           "recommended equally often, towards 1 when a few items are recommended to everybody; popularity_percentile: "
+           "mean training-popularity percentile of the recommended items (100 = the most watched).")
+
 st.subheader("Training curves")
 logs = V.curves(db, chosen)
 keys = sorted({r["key"] for r in logs})

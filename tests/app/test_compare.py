@@ -26,13 +26,18 @@ def test_metrics_curves_and_disagreement_drill_down(app):
     assert significance.loc["hr@10", "difference"] == pytest.approx(
         table.loc["popularity", "hr@10"] - table.loc["popularity-all", "hr@10"])
     assert significance.loc["hr@10", "reading"] in ("higher", "within noise (the CI spans 0)")
+    exposure = at.dataframe[2].value.set_index("run")
+    assert exposure.loc["popularity-all", "coverage"] == pytest.approx(10 / 1682)  # one list for everybody
+    assert exposure.loc["popularity-all", "gini"] > exposure.loc["popularity", "gini"] > 0.9
+    assert exposure.loc["popularity", "top1_all_levels"] == pytest.approx(table.loc["popularity", "hr@1"])
+    assert exposure.loc["popularity", "top1_level_1"] >= exposure.loc["popularity", "top1_levels_1_2"]
     assert at.toggle(key="compare_disagree").value
     pool = at.selectbox(key="compare_user").options
     assert 0 < len(pool) < 943
     at.toggle(key="compare_disagree").set_value(False).run()
     assert len(at.selectbox(key="compare_user").options) == 943
     at.selectbox(key="compare_user").select("1").run()
-    per_run = [d.value for d in at.dataframe[2:4]]
+    per_run = [d.value for d in at.dataframe[3:5]]
     assert all(len(rows) == 10 for rows in per_run) and list(per_run[0]["item"]) != list(per_run[1]["item"])
     assert not at.exception
 
