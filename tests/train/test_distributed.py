@@ -36,7 +36,7 @@ def test_two_gloo_processes_train_like_one(world, tmp_path):  # noqa: F811
     assert store.run("ddp")["status"] == "done"
     ckpt = world.checkpoints / "ddp"
     record = json.loads((ckpt / "run.json").read_text())
-    assert record["steps"] == STEPS and (ckpt / "adapter_model.safetensors").is_file()
+    assert record["steps"] == STEPS and record["processes"] == 2 and (ckpt / "adapter_model.safetensors").is_file()
     assert not list(ckpt.glob("*.tmp*"))  # written once, completely
     one = train_sft(tiny_settings(world, run="one", max_steps=STEPS, batch_size=4, dtype="fp32"), Store())
     single = [r["value"] for r in Store().rows("run_logs", "run = 'one' and key = 'loss'", order_by="step")]
