@@ -8,7 +8,7 @@ from core.errors import SidLensError
 from core.eval.results import save_results
 from core.llm.adapter import save_checkpoint
 from core.llm.tiny import tiny_model
-from core.runs import card
+from core.runs import card, register_shipped
 from core.sid.sidmap import SidMap
 
 
@@ -26,7 +26,7 @@ def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
     store.start_run("sasrec", dataset="ml-100k", stage="baseline", config={}, checkpoint="data/runs/sasrec/model.pt",
                     status="done")
     store.start_run("grpo", dataset="ml-100k", stage="grpo", config={}, checkpoint="x")  # still running
-    problems = V.register_shipped(store)
+    problems = register_shipped(store)
     assert len(problems) == 1 and "broken" in problems[0]
     assert [v["name"] for v in V.variants(store, "ml-100k")] == ["sft"]
     for name, stage in (("a-dpo", "dpo"), ("grpo2", "grpo"), ("expb", "sft"), ("zz", "custom")):
@@ -39,7 +39,7 @@ def test_shipped_checkpoints_become_variants(store, tmp_path, monkeypatch):
     assert store.metrics("sft") == {"hr@10": 0.25}
     assert {(r["run"], r["step"], r["key"], r["value"]) for r in store.rows("run_logs")} == \
         {("sft", 1, "loss", 2.5), ("sft", 1, "learning_rate", 1e-3)}  # the training curve comes along
-    again = V.register_shipped(store)  # registered once; the broken folder is reported again
+    again = register_shipped(store)  # registered once; the broken folder is reported again
     assert len(again) == 1 and "broken" in again[0]
 
 

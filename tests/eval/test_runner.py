@@ -15,7 +15,7 @@ from core.errors import SidLensError
 from core.sid.sidmap import SidMap
 from core.store import Store
 
-KEYS = ["run", "users", "hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1"]
+KEYS = ["run", "users", "precision", "hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1"]
 
 
 def toy_sids(item_ids) -> SidMap:
@@ -64,7 +64,7 @@ def test_evaluate_is_consistent_stored_and_deterministic(checkpoint):
 
     first = evaluate("tiny", users=10, batch_size=4, progress=False)
     assert list(first) == KEYS and first["users"] == 10
-    assert all(0.0 <= first[k] <= 1.0 for k in KEYS[2:])
+    assert first["precision"] == "fp32" and all(0.0 <= first[k] <= 1.0 for k in KEYS[3:])
     store = Store()
     rows = store.rows("user_results", "run = 'tiny' and split = 'test@10'")
     assert len(rows) == 10 and all(len(r["topk"]) == 10 for r in rows)

@@ -1,4 +1,4 @@
-"""The path past one machine, exercised: `accelerate launch --num_processes 2 --cpu` (gloo DDP) runs
+"""The path past one machine, exercised: two DDP processes on the CPU (torchrun, gloo) run
 the SFT on the tiny model; both processes finish, the checkpoint and its card are written once,
 the loss falls, and it ends near a one-process run with the same global batch."""
 from __future__ import annotations
@@ -21,9 +21,14 @@ STEPS = 12
 @pytest.mark.slow
 def test_two_gloo_processes_train_like_one(world, tmp_path):  # noqa: F811
     env = {**os.environ, "SIDLENS_DB": str(tmp_path / "ddp.db"), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "-m", "core", "train", "sft", "--dataset", TOY, "--base-model", world.base, "--run", "ddp",
+    # torchrun (what `accelerate launch --multi_gpu` runs) with 2 CPU processes: the Trainer's accelerate
+    # state joins them with gloo. (`accelerate launch --cpu --num_processes 2` starts one process
+    # unless an MPI hostfile is given.)
+    # ("--" ends torchrun's own options: without it its parser takes `--run` for its `--run-path`)
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--",
+               str(REPO_ROOT / "core" / "__main__.py"), "train", "sft", "--dataset", TOY, "--base-model", world.base,
+               "--run", "ddp",
                "--tasks", "1,2", "--max-examples", "64", "--max-steps", str(STEPS), "--batch-size", "2",
                "--learning-rate", "2e-2", "--warmup-steps", "0", "--logging-steps", "1", "--save-steps", "100",
                "--lora-r", "4", "--lora-alpha", "8", "--dtype", "fp32", "--json"]
