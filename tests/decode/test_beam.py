@@ -94,6 +94,7 @@ def test_fewer_items_than_k_and_bad_arguments(toy):
         constrained_topk(toy["model"], toy["tokenizer"], trie, [""])
 
 
+@pytest.mark.slow  # the real LM
 def test_real_smollm2_matches_hf_generate(helpers):
     """On the real embedded LM (load_base converts the GGUF once if the cache is missing)."""
     torch.manual_seed(0)

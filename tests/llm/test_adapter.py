@@ -173,6 +173,7 @@ def test_missing_checkpoint_is_refused(tmp_path, toy_sidmap):
         load_checkpoint(tmp_path / "nothing", toy_sidmap)
 
 
+@pytest.mark.slow  # the real LM
 def test_real_backbone_adapter_is_small_and_round_trips(tmp_path):
     """SmolLM2-135M, LoRA r=16 on all projections + 96 SID rows, stored in float16: <= 10 MB (issue 4's
     limit), not the 228 MB embedding (nor the ~20 MB of the same adapter in float32)."""

@@ -7,6 +7,7 @@ from core.errors import SidLensError
 from core.llm.backbone import DEFAULT_BASE, PROBE_FILE, convert_default, load_base, probe_logits, resolve_dtype
 
 
+@pytest.mark.slow  # converts and loads the real LM
 def test_converted_model_matches_gguf_logits():
     """The safetensors cache reproduces the GGUF model (probe logits recorded from the GGUF load)."""
     folder = convert_default()  # slow only the first time on a machine (~30 s), cached afterwards

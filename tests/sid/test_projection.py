@@ -19,6 +19,7 @@ def _clusters(n_per: int = 40, dim: int = 16, seed: int = 0):
     return x, SidMap("toy", "test", [2, n_per, 1], codes)
 
 
+@pytest.mark.slow  # UMAP fits twice
 def test_projection_keeps_clusters_apart_and_is_cached():
     x, sidmap = _clusters()
     coords = umap_projection(sidmap, x, dims=2)
