@@ -41,7 +41,7 @@ def item_label(item, with_year: bool = True) -> str:
     """Plain text "Title (year)" for widgets that display text safely (selectboxes, tables)."""
     if item is None:
         return "(unknown item)"
-    return f"{item.title} ({item.year})" if with_year and item.year and str(item.year) not in item.title else item.title
+    return item.dated_title if with_year else item.title
 
 
 def item_markdown(item_id: str, dataset, sidmap) -> str:

@@ -27,6 +27,19 @@ def test_every_command_is_documented_in_readme():
     assert not missing, f"commands missing from README.md: {missing}"
 
 
+def _parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return [parser] + [p for sub in subs for child in sub.choices.values() for p in _parsers(child)]
+
+
+def test_every_help_page_renders():
+    """argparse %-formats help strings: a bare "95% CI" in one made `runs --help` a traceback."""
+    parsers = _parsers(build_parser())
+    assert len(parsers) > len(_commands(build_parser()))
+    for parser in parsers:
+        assert parser.format_help().startswith("usage: python -m core")
+
+
 def test_unknown_group_exits_2_without_traceback():
     proc = subprocess.run([sys.executable, "-m", "core", "nonsense"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert proc.returncode == 2

@@ -99,10 +99,7 @@ class CorpusContext:
     # -- how items are written --------------------------------------------------------------------
     def title(self, item_id: str) -> str:
         """Title with the release year, e.g. 'Toy Story (1995)'."""
-        item = self.dataset.items[item_id]
-        if item.year is None or str(item.year) in item.title:
-            return item.title
-        return f"{item.title} ({item.year})"
+        return self.dataset.items[item_id].dated_title
 
     @cached_property
     def _sid_texts(self) -> dict[str, str]:

@@ -15,10 +15,17 @@ class Item:
     year: int | None = None
     genres: tuple[str, ...] = ()
 
+    @property
+    def dated_title(self) -> str:
+        """Title with its release year, e.g. 'Toy Story (1995)': how prompts, traces and the app write an
+        item (the year is not repeated when the title already holds it)."""
+        if self.year is None or str(self.year) in self.title:
+            return self.title
+        return f"{self.title} ({self.year})"
+
     def text(self) -> str:
         """The text the item encoder embeds: title, year and genres."""
-        parts = [self.title if self.year is None or str(self.year) in self.title
-                 else f"{self.title} ({self.year})"]
+        parts = [self.dated_title]
         if self.genres:
             parts.append("Genres: " + ", ".join(self.genres))
         return ". ".join(parts)

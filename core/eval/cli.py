@@ -170,7 +170,7 @@ def register(groups) -> None:
     listing.add_argument("--dataset", help="only runs of this dataset")
     listing.add_argument("--json", action="store_true", help="print the runs as a JSON list")
     listing.set_defaults(func=cmd_runs_list)
-    compare = commands.add_parser("compare", help="two runs on the same users: metrics with 95% CIs and the paired "
+    compare = commands.add_parser("compare", help="two runs on the same users: metrics with 95%% CIs and the paired "
                                                   "CI of their difference",
                                   description="Bootstrap 95% CIs of each run's metrics and a paired bootstrap CI of "
                                               "the difference, over the users both runs were evaluated on.")

@@ -137,8 +137,7 @@ class FaithfulnessChecker:
                 if decades and int(d) not in decades]
 
     def _label(self, item_id: str) -> str:
-        item = self.dataset.items[item_id]
-        return f"{item.title} ({item.year})" if item.year else item.title
+        return self.dataset.items[item_id].dated_title
 
 
 def _entities(named: list[Mention]) -> list[tuple[str, ...]]:

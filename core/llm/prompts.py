@@ -2,8 +2,9 @@
 
 One prompt everywhere matters: a model trained on one wording and evaluated on another loses
 accuracy for reasons that have nothing to do with recommendation. The history is the user's last
-`window` items, oldest first, each written as its SID (optionally followed by its title); the user
-turn asks for the next item's SID, and the answer (the assistant turn) is the SID alone, e.g.
+`window` items, oldest first, each written as its SID (or, for the reasoning variants, with its
+title, year and genres: HISTORY_STYLES); the user turn asks for the next item's SID, and the
+answer (the assistant turn) is the SID alone, e.g.
 `<a_12><b_3><c_45>`. Items are separated by a newline: an added token after a space costs an extra
 lone-space token with this tokenizer, a newline costs one token and reads naturally.
 
@@ -64,25 +65,49 @@ def check_history(sidmap: SidMap, history_item_ids: Sequence[str]) -> list[str]:
     return history
 
 
+# How a prompt writes each history item (a checkpoint's meta records it as "history"):
+HISTORY_STYLES = {
+    "sid": "the SID alone (the papers' prompt)",
+    "title": "the SID, then the title",
+    "facts": "the title with its year, the SID, then the genres (what a reasoning trace states about an item)",
+}
+
+
+def history_style(meta: dict) -> str:
+    """The history style of a checkpoint's meta ("history"; checkpoints written before it record only a
+    boolean "titles")."""
+    style = meta.get("history") or ("title" if meta.get("titles") else "sid")
+    if style not in HISTORY_STYLES:
+        raise SidLensError(f"unknown history style {style!r} in the checkpoint meta (one of {', '.join(HISTORY_STYLES)})")
+    return style
+
+
 def history_block(sidmap: SidMap, dataset: Dataset | None, history_item_ids: Sequence[str],
-                  with_titles: bool = False) -> str:
-    """One line per item, oldest first: its SID, and with `with_titles` its title after it."""
+                  style: str = "sid") -> str:
+    """One line per item, oldest first, written in `style` (HISTORY_STYLES): e.g. "sid"
+    `<a_3><b_0><c_3>`, "title" `<a_3><b_0><c_3> Heat`, "facts" `Heat (1995) <a_3><b_0><c_3>: Action, Crime`
+    (title then SID, as the teacher's traces name items, so the student copies rather than recalls)."""
     history = check_history(sidmap, history_item_ids)
-    if with_titles and dataset is None:
-        raise ValueError("with_titles needs the dataset for item titles")
+    if style not in HISTORY_STYLES:
+        raise ValueError(f"unknown history style {style!r}")
+    if style != "sid" and dataset is None:
+        raise ValueError("titled history styles need the dataset for item titles")
     lines = []
     for item_id in history:
         sid = sidmap.sid_text(item_id)
-        if with_titles:
-            item = dataset.items.get(item_id)
-            sid = f"{sid} {item.title}" if item is not None else sid
-        lines.append(sid)
+        item = dataset.items.get(item_id) if dataset is not None else None
+        if item is None or style == "sid":
+            lines.append(sid)
+        elif style == "title":
+            lines.append(f"{sid} {item.title}")
+        else:
+            lines.append(f"{item.dated_title} {sid}" + (f": {', '.join(item.genres)}" if item.genres else ""))
     return "\n".join(lines)
 
 
 def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str],
                             profile: str | None = None, window: int = DEFAULT_WINDOW,
-                            with_titles: bool = False, think: bool = False) -> tuple[list[dict], list[str]]:
+                            style: str = "sid", think: bool = False) -> tuple[list[dict], list[str]]:
     """(chat messages asking for the next item's SID, notes about adjustments made to the input).
 
     `think=True` asks to reason inside `<think>...</think>` before the SID (the prompt of the
@@ -92,26 +117,26 @@ def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Se
     and unknown item ids raise SidLensError.
     """
     instruction = THINK_INSTRUCTION if think else PREDICT_INSTRUCTION
-    return _messages(sidmap, dataset, history, profile, window, with_titles,
+    return _messages(sidmap, dataset, history, profile, window, style,
                      instruction.format(noun=item_noun(dataset)))
 
 
 def variant_messages(meta: dict, sidmap: SidMap, dataset: Dataset | None, history: Sequence[str],
                      profile: str | None = None, candidates: Sequence[str] | None = None) -> tuple[list[dict], list[str]]:
     """(messages, notes) of the prompt a checkpoint was trained on, read from its `sidlens.json` meta:
-    its `window`, the think-first instruction when `"think"`, each history SID followed by its title
-    when `"titles"`; with `candidates`, the pick-from-the-list prompt. Training, evaluation, the
+    its `window`, the think-first instruction when `"think"`, the history written in its style
+    (`history_style`); with `candidates`, the pick-from-the-list prompt. Training, evaluation, the
     app and the RL stages all build a variant's prompt here, so they cannot drift apart."""
-    window, think, titles = meta.get("window", DEFAULT_WINDOW), bool(meta.get("think")), bool(meta.get("titles"))
+    window, think, style = meta.get("window", DEFAULT_WINDOW), bool(meta.get("think")), history_style(meta)
     if candidates is not None:
-        return candidate_messages(sidmap, dataset, history, candidates, window=window, think=think, with_titles=titles)
-    return recommendation_messages(sidmap, dataset, history, profile=profile, window=window, with_titles=titles,
+        return candidate_messages(sidmap, dataset, history, candidates, window=window, think=think, style=style)
+    return recommendation_messages(sidmap, dataset, history, profile=profile, window=window, style=style,
                                    think=think)
 
 
 def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str], candidates: Sequence[str],
                        window: int = DEFAULT_WINDOW, think: bool = False,
-                       with_titles: bool = False) -> tuple[list[dict], list[str]]:
+                       style: str = "sid") -> tuple[list[dict], list[str]]:
     """(chat messages asking which of `candidates` the user picks next, notes): the prompted
     "pick from the list" variant of the 20-candidate protocol (S-DPO, LLaRA).
 
@@ -120,20 +145,20 @@ def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str],
     each, its SID then its title, and the instruction to answer with the chosen candidate's SID.
     The titles are there because the papers' prompts list candidates by title: a model that has
     aligned SIDs with titles can use either. `think=True` asks to reason in `<think>...</think>` first;
-    `with_titles` writes the history with titles too (the titled reasoning prompt).
+    `style` is how the history is written (HISTORY_STYLES; the candidates always show SID and title).
     """
     unknown = [str(c) for c in candidates if str(c) not in sidmap.codes]
     if not candidates or unknown:
         raise SidLensError(f"a candidate list needs at least one item, each with a SID in {sidmap.dataset} "
                            f"(unknown: {', '.join(unknown[:5]) or 'none'})")
     noun = item_noun(dataset)
-    tail = (f"Candidate {noun}s:\n{history_block(sidmap, dataset, candidates, with_titles=True)}\n"
+    tail = (f"Candidate {noun}s:\n{history_block(sidmap, dataset, candidates, style='title')}\n"
             + (PICK_THINK_INSTRUCTION if think else PICK_INSTRUCTION).format(noun=noun))
-    return _messages(sidmap, dataset, history, None, window, with_titles, tail)
+    return _messages(sidmap, dataset, history, None, window, style, tail)
 
 
 def _messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str], profile: str | None, window: int,
-              with_titles: bool, tail: str) -> tuple[list[dict], list[str]]:
+              style: str, tail: str) -> tuple[list[dict], list[str]]:
     """System turn, then a user turn of profile, history (last `window` items) and `tail`."""
     history = check_history(sidmap, history)
     notes = []
@@ -145,7 +170,7 @@ def _messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str], p
     if profile:
         user += f"User profile: {profile}.\n"
     user += (f"The user interacted with these {noun}s, oldest first:\n"
-             f"{history_block(sidmap, dataset, history, with_titles)}\n")
+             f"{history_block(sidmap, dataset, history, style)}\n")
     messages = [{"role": "system", "content": SYSTEM_PROMPT.format(noun=noun)},
                 {"role": "user", "content": user + tail}]
     return messages, notes

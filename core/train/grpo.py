@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW
+from core.llm.prompts import DEFAULT_WINDOW, history_style
 from core.runs import relative_to_repo
 from core.store import Store
 from core.train.common import resume_point, run_dir
@@ -205,7 +205,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
               "kl_last5": _mean(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
               "resumed_from": resume and relative_to_repo(resume)}
     return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
-                        meta=think_meta(meta, settings, STAGE, titles=bool(meta.get("titles"))),
+                        meta=think_meta(meta, settings, STAGE, history=history_style(meta)),
                         summary=("command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples"))
 
 

@@ -1,36 +1,38 @@
 """Reasoning activation: teach the aligned model the output format `<think>...</think>` + SID.
 
     python -m core train reason --from sft --preset quick     # ~30 min on 2 CPU cores
-    python -m core train reason --from sft --no-titled-prompt  # the paper's SID-only prompt
+    python -m core train reason --from sft --prompt-history sid  # the paper's SID-only prompt
     python -m core train reason --from sft --teacher openai --teacher-base-url URL --teacher-model NAME
 
 What happens: `examples` training users (one leave-one-out training prefix each, seeded, history
 of at least 3 items) get a reasoning trace from the teacher (`MetadataTeacher` offline by default,
 any OpenAI-compatible endpoint when configured; its answers are cached in the store). A record is
 the canonical recommendation prompt with the think-first instruction (`variant_messages` with
-`think`, no profile: the evaluation prompt), by default with each history SID followed by its
-title (`--titled-prompt`), and the completion `<think>\\n{trace}\\n</think>{SID}`:
+`think`, no profile: the evaluation prompt), by default with each history item written as its title
+and year, SID and genres (`--prompt-history facts`), and the completion `<think>\\n{trace}\\n</think>{SID}`:
 the SID follows `</think>` directly, where the evaluation's constrained search and the app continue.
 The teacher sees only what the prompt shows: the last `window` history items, without the user's
 profile or ratings (the first traces said "They rated X highest" and counted genres over the whole
 history, claims the model cannot check against its prompt and so learns to make up).
 
-Why titles in the prompt by default: the traces name history items by title and SID and state
-their genres and decades; with the titles in front of it the student copies what it sees instead
-of recalling a title from three code tokens (the first reasoning variants, trained from an sft
-that could not, wrote "The (1997)" for most items). The analyst reads both. The paper's SID-only
-prompt stays selectable (`--no-titled-prompt`); the checkpoint's `sidlens.json` records which one
-(`"titles"`), and evaluation, the app and GRPO rebuild exactly that prompt.
+Why titles, years and genres in the prompt by default: the traces name history items by title and
+SID and state their genres and decades; with these in front of it the student copies what it sees
+instead of recalling them from three code tokens (the first reasoning variants, trained from an sft
+that could not, wrote "The (1997)" for most items; the next, shown titles without years or genres,
+still got most years and genres wrong). The analyst reads all of it. The paper's SID-only prompt
+(`--prompt-history sid`) and SID-then-title (`title`) stay selectable; the checkpoint's
+`sidlens.json` records which one (`"history"`), and evaluation, the app and GRPO rebuild exactly
+that prompt.
 
 Training is the SFT stage's trainer (`core.train.sft`: TRL SFTTrainer, completion-only loss;
 padded rather than padding-free batches, see `padding_free`) continued from the parent's adapter:
 `load_checkpoint(merge=False)` gives the SFT LoRA and SID rows trainable, so the result is again
 one small adapter on the base model that every loader understands; its `sidlens.json` records
-`"think": true` (and `"titles"`), which tells the evaluation runner and the app to use the think-first prompt and
+`"think": true` (and `"history"`), which tells the evaluation runner and the app to use the think-first prompt and
 to reason before searching.
 
 Differences from the paper (SID reasoning's activation step): the traces come from a metadata
-teacher rather than a large LLM (pass `--teacher openai` for that), the prompt shows titles, and the
+teacher rather than a large LLM (pass `--teacher openai` for that), the prompt shows titles, years and genres, and the
 quick preset sees one trace per training user, sized to the 2-core CPU budget.
 """
 from __future__ import annotations
@@ -40,7 +42,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW
+from core.llm.prompts import DEFAULT_WINDOW, HISTORY_STYLES
 from core.runs import relative_to_repo
 from core.store import Store
 from core.train.common import resume_point
@@ -59,9 +61,11 @@ class ReasonSettings(TrainerSettings):
     teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
     teacher_model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
     examples: int = field(default=256, metadata={"help": "training users that get a trace (one each)"})
-    titled_prompt: bool = field(default=True, metadata={
-        "help": "write each history SID with its title in the prompt (the student reasons from what it sees; "
-                "--no-titled-prompt gives the paper's SID-only prompt); recorded as the checkpoint's \"titles\""})
+    prompt_history: str = field(default="facts", metadata={
+        "choices": tuple(HISTORY_STYLES),
+        "help": "how the prompt writes each history item: facts (title and year, SID, genres: the student reasons "
+                "from what it sees), title (SID then title) or sid (the paper's SID-only prompt); recorded as the "
+                "checkpoint's \"history\""})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the traces when max_steps is -1"})
     learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
@@ -79,6 +83,8 @@ class ReasonSettings(TrainerSettings):
         super().check()
         if self.examples < 1:
             raise SidLensError(f"--examples must be at least 1, not {self.examples}")
+        if self.prompt_history not in HISTORY_STYLES:
+            raise SidLensError(f"--prompt-history must be one of {', '.join(HISTORY_STYLES)}, not {self.prompt_history!r}")
 
 
 # quick: up to 1,024 traces, one per training user (all 943 of ml-100k: 118 steps of 8), ~93-token
@@ -111,7 +117,7 @@ def sample_examples(context, n: int, seed: int) -> list:
 
 
 def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: int = DEFAULT_WINDOW,
-                      titles: bool = True, progress: bool = True) -> list[dict]:
+                      history: str = "facts", progress: bool = True) -> list[dict]:
     """Conversational prompt/completion records of `n` users' traces (see the module docstring)."""
     from tqdm.auto import tqdm
 
@@ -128,7 +134,7 @@ def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: i
     records = []
     for ex in tqdm(examples, desc="reasoning traces", unit="trace", disable=not progress):
         trace = teacher.reasoning_trace(ex.user_id, ex.history[-window:], ex.target, context)
-        prompt, _ = variant_messages({"window": window, "think": True, "titles": titles}, sidmap, dataset, ex.history)
+        prompt, _ = variant_messages({"window": window, "think": True, "history": history}, sidmap, dataset, ex.history)
         completion = f"{THINK_START}\n{trace.strip()}\n{THINK_END}{sidmap.sid_text(ex.target)}"
         records.append({"prompt": prompt, "completion": [{"role": "assistant", "content": completion}],
                         "user_id": ex.user_id, "target": ex.target})
@@ -153,7 +159,7 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
     parent, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(store, settings.from_run)
     started = time.perf_counter()
     records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed,
-                                meta.get("window", DEFAULT_WINDOW), titles=settings.titled_prompt)
+                                meta.get("window", DEFAULT_WINDOW), history=settings.prompt_history)
     teacher_seconds = time.perf_counter() - started
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     model.train()
@@ -175,15 +181,16 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
               "tokens_per_s": round(tokens / max(seconds, 1e-9), 1), "stopped_early": limit.stopped_early,
               "resumed_from": resume and relative_to_repo(resume)}
     return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
-                        meta=think_meta(meta, settings, STAGE, titles=settings.titled_prompt),
+                        meta=think_meta(meta, settings, STAGE, history=settings.prompt_history),
                         summary=("command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples"))
 
 
-def think_meta(parent_meta: dict, settings, stage: str, titles: bool) -> dict:
+def think_meta(parent_meta: dict, settings, stage: str, history: str) -> dict:
     """The sidlens.json of a reasoning variant (reason, grpo): `"think": true` (the think-first
-    prompt, reasoning before the search) and `"titles"` (whether its prompt shows history titles)."""
+    prompt, reasoning before the search) and `"history"` (how its prompt writes history items,
+    core.llm.prompts.HISTORY_STYLES)."""
     return {"base_model": parent_meta["base_model"], "stage": stage, "parent": settings.from_run,
-            "window": parent_meta.get("window", DEFAULT_WINDOW), "think": True, "titles": titles}
+            "window": parent_meta.get("window", DEFAULT_WINDOW), "think": True, "history": history}
 
 
 def think_record(parent: dict, parent_meta: dict, settings, stage: str, seconds: float, steps: int,

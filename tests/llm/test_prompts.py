@@ -14,8 +14,14 @@ def toy_dataset(toy_sidmap):
 
 def test_history_block_lists_sids_oldest_first(toy_sidmap, toy_dataset):
     assert history_block(toy_sidmap, toy_dataset, ["3", "17"]) == "<a_3><b_0><c_3>\n<a_1><b_2><c_1>"
-    with_titles = history_block(toy_sidmap, toy_dataset, [3], with_titles=True)
-    assert with_titles == "<a_3><b_0><c_3> Film 3 (1995)"
+    assert history_block(toy_sidmap, toy_dataset, [3], style="title") == "<a_3><b_0><c_3> Film 3 (1995)"
+    items = {**toy_dataset.items, "3": Item("3", "Heat", 1995, ("Action", "Crime")), "17": Item("17", "Film 17", None)}
+    dataset = Dataset("toy", items, {}, {}, meta=toy_dataset.meta)
+    # facts: the title with its year, then the SID (how the traces name an item), then the genres
+    assert history_block(toy_sidmap, dataset, ["3", "17"], style="facts") == (
+        "Heat (1995) <a_3><b_0><c_3>: Action, Crime\nFilm 17 <a_1><b_2><c_1>")
+    with pytest.raises(ValueError, match="unknown history style"):
+        history_block(toy_sidmap, dataset, ["3"], style="titles")
 
 
 def test_messages_render_through_the_chat_template(toy_sidmap, toy_dataset):
@@ -64,6 +70,10 @@ def test_variant_prompt_follows_the_checkpoint_meta(toy_sidmap, toy_dataset):
     assert "<think></think>" in lines[-1]
     picked, _ = variant_messages(meta, toy_sidmap, toy_dataset, history, candidates=["20", "21"])
     assert picked[1]["content"].split("\n")[1:6] == lines[1:6] and "Candidate movies:" in picked[1]["content"]
+    facts, _ = variant_messages({**meta, "history": "facts"}, toy_sidmap, toy_dataset, history)
+    assert facts[1]["content"].split("\n")[1:6] == [f"Film {i} (1995) {toy_sidmap.sid_text(str(i))}" for i in range(7, 12)]
+    with pytest.raises(SidLensError, match="unknown history style 'sids'"):
+        variant_messages({"history": "sids"}, toy_sidmap, toy_dataset, history)
 
 
 def test_candidate_prompt_lists_every_candidate_after_the_canonical_history(toy_sidmap, toy_dataset):

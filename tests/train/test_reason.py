@@ -26,9 +26,12 @@ def test_records_think_then_answer_with_the_target_sid(toy_world):
         completion = rec["completion"][0]["content"]
         reasoning, _, answer = completion.partition("</think>")
         assert reasoning.startswith("<think>\n") and answer == toy_world.sidmap.sid_text(rec["target"])
-        # only what the prompt shows: the (windowed) history, listed with titles (the titled prompt), no ratings
+        # only what the prompt shows: the (windowed) history, each item with its title, year and genres, no ratings
         shown = [i for kind, _, i in split_sid_chunks(user_turn, toy_world.sidmap) if kind == "sid"]
-        assert 0 < len(shown) <= 5 and all(toy_world.dataset.items[i].title in user_turn for i in shown)
+        assert 0 < len(shown) <= 5
+        for i in shown:
+            item = toy_world.dataset.items[i]
+            assert f"{item.dated_title} {toy_world.sidmap.sid_text(i)}: {', '.join(item.genres)}" in user_turn
         assert "rated" not in reasoning and "enjoy" not in reasoning
         assert checker.flags(reasoning, shown) == {flag: [] for flag in FLAGS}
         named = [i for kind, _, i in split_sid_chunks(reasoning, toy_world.sidmap) if kind == "sid"]
@@ -37,7 +40,7 @@ def test_records_think_then_answer_with_the_target_sid(toy_world):
                               progress=False)
     assert again == records
     bare = reasoning_records(toy_world.dataset, toy_world.sidmap, MetadataTeacher(), n=4, seed=0, window=5,
-                             titles=False, progress=False)
+                             history="sid", progress=False)
     for rec in bare:  # the paper's SID-only prompt: the same history, no titles
         user_turn = rec["prompt"][-1]["content"]
         assert not any(toy_world.dataset.items[i].title in user_turn for i in toy_world.dataset.items)
@@ -54,7 +57,7 @@ def test_reason_steps_lower_the_loss_and_save_a_think_checkpoint(toy_world, stor
     shipped_losses = [r["value"] for r in card.read_logs(settings.out_dir, "reason") if r["key"] == "loss"]
     assert shipped_losses == losses  # the curve is shipped with the adapter
     meta = read_meta(settings.out_dir)
-    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft" and meta["titles"] is True
+    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft" and meta["history"] == "facts"
     before, after = load_file(toy_world.sft / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
     assert before.keys() == after.keys()
     moved = [k for k in before if not before[k].equal(after[k])]
