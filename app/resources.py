@@ -83,7 +83,12 @@ def sidmap(name: str):
 def _embeddings(name: str, encoder: str, folder: str, stamp: float):
     from core.sid.embed import item_embeddings
 
-    return item_embeddings(dataset(name), encoder=encoder)
+    lm = None
+    if encoder == "lm":
+        from core.llm.embed import LmEncoder
+
+        lm = LmEncoder()
+    return item_embeddings(dataset(name), encoder=encoder, lm=lm)
 
 
 @st.cache_resource(show_spinner="Projecting the items with UMAP (once per SID map)...", max_entries=4)

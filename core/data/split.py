@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from core.data.schema import Dataset
-from core.llm.prompts import DEFAULT_WINDOW
 
 PARTS = ("train", "valid", "test")
+
+# The history length a model sees (the last `window` items), one home for every prompt and example;
+# core.llm.prompts uses it for the prompts' default window.
+DEFAULT_WINDOW = 20
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from core.data.schema import Dataset
+from core.data.split import DEFAULT_WINDOW
 from core.errors import SidLensError
 from core.sid.sidmap import SidMap
 
-DEFAULT_WINDOW = 20
 # The think protocol, one home: reasoning variants write THINK_START ... THINK_END, then the SID
 # right after THINK_END (where the constrained search, the reward and the app continue); the
 # evaluation stops reasoning at MAX_REASONING_TOKENS and closes it when the model did not.

@@ -75,8 +75,9 @@ def build_sids(dataset_name: str, method: str = DEFAULT_METHOD, levels: int = 3,
                dataset: Dataset | None = None, store: Store | None = None, options: dict | None = None) -> SidMap:
     """Build, save and record the SID map of `dataset_name` (see the module docstring).
 
-    `codebook_size` defaults to `default_codebook_size(items)`; `lm` is the LM of encoder="lm" (see
-    `item_embeddings`); `dataset` skips loading it by name; `options` are extra tokenizer config fields.
+    `codebook_size` defaults to `default_codebook_size(items)`; `lm` is the encoder of encoder="lm"
+    (a `core.llm.embed.LmEncoder`, see `item_embeddings`); `dataset` skips loading it by name;
+    `options` are extra tokenizer config fields.
     """
     from core.sid.collisions import METHODS as COLLISION_METHODS
     from core.sid.collisions import resolve

@@ -37,8 +37,13 @@ def _output(info: dict, as_json: bool) -> None:
 
 
 def cmd_build(args) -> int:
+    lm = None
+    if args.encoder == "lm":  # the CLI wires the LM encoder in: the SID library does not import core.llm
+        from core.llm.embed import LmEncoder
+
+        lm = LmEncoder(args.lm)
     options = dict(method=args.method, levels=args.levels, codebook_size=args.codebook_size, seed=args.seed,
-                   encoder=args.encoder, collisions=args.collisions, lm=args.lm)
+                   encoder=args.encoder, collisions=args.collisions, lm=lm)
     sidmap = ensure_sidmap(args.dataset, **options) if args.if_missing else build_sids(args.dataset, **options)
     _output(summary(sidmap), args.json)
     return 0

@@ -7,7 +7,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.sid.embed import cache_path, item_embeddings, lm_mean_pool, minilm_path
+from core.llm.embed import LmEncoder
+from core.sid.embed import cache_path, item_embeddings, minilm_path
 
 ITEMS = [Item("1", "Toy Story", 1995, ("Animation", "Comedy")), Item("2", "Toy Story 2", 1999, ("Animation", "Comedy")),
          Item("3", "Schindler's List", 1993, ("Drama", "War")), Item("4", "Alien", 1979, ("Horror", "Sci-Fi"))]
@@ -46,22 +47,12 @@ def tiny_lm():
     return LlamaForCausalLM(config).eval(), tokenizer
 
 
-@pytest.mark.parametrize("side", ["right", "left"])
-def test_lm_mean_pool_ignores_padding(tiny_lm, side):
-    model, tokenizer = tiny_lm
-    tokenizer.padding_side = side
-    texts = ["Alien (1979). Genres: Horror, Sci-Fi", "a much longer text that forces padding of the first one"]
-    together = lm_mean_pool(model, tokenizer, texts)
-    alone = lm_mean_pool(model, tokenizer, texts[:1])
-    assert together.shape == (2, 32) and np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
-    assert np.allclose(together[0], alone[0], atol=1e-5)
-    assert not np.allclose(together[0], together[1], atol=1e-3)
-
-
 def test_lm_encoder_is_cached_separately(tiny_lm):
-    x = item_embeddings(_dataset(), "lm", lm=tiny_lm)
+    x = item_embeddings(_dataset(), "lm", lm=LmEncoder(tiny_lm))
     assert x.shape == (4, 32) and cache_path("toy", "lm").exists()
-    assert item_embeddings(_dataset(), "lm", lm=tiny_lm).shape == (4, 32)
+    assert item_embeddings(_dataset(), "lm", lm=LmEncoder(tiny_lm)).shape == (4, 32)
+    with pytest.raises(SidLensError, match="encoder lm needs the LM"):
+        item_embeddings(_dataset(), "lm", refresh=True)
     with pytest.raises(SidLensError, match="unknown encoder"):
         item_embeddings(_dataset(), "word2vec")
     with pytest.raises(SidLensError, match="no items"):
