@@ -38,7 +38,7 @@ def _stamp(path: Path) -> float:
 def _dataset(name: str, folder: str, stamp: float):
     from core.data.registry import load_dataset
 
-    return load_dataset(name)
+    return load_dataset(name, store())
 
 
 def _prepared(name: str) -> tuple[str, float]:
@@ -68,7 +68,7 @@ def popularity(name: str) -> Counter:
 def _sidmap(name: str, path: str, stamp: float):
     from core.sid.build import load_sidmap
 
-    return load_sidmap(name)
+    return load_sidmap(name, store())
 
 
 def sidmap(name: str):
@@ -120,15 +120,31 @@ def tiny_enabled() -> bool:
     return os.environ.get("SIDLENS_TINY_MODEL", "").lower() in {"1", "true", "yes", "on"}
 
 
+def _checkpoint_folders() -> tuple[str, tuple[tuple[str, float], ...]]:
+    """(database path, (checkpoint folder, its stamp) ...): the key under which the shipped
+    checkpoints were registered, so registering runs once per set of folders, not on every rerun."""
+    from core.paths import checkpoints_dir, db_path
+
+    root = checkpoints_dir()
+    folders = tuple(sorted((p.name, p.stat().st_mtime) for p in root.iterdir() if p.is_dir())) \
+        if root.is_dir() else ()
+    return str(db_path()), folders
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _register_shipped(db: str, folders: tuple) -> list[str]:
+    from core.runs import register_shipped
+
+    return register_shipped(store())
+
+
 def variants(name: str) -> list[dict]:
     """Runs of the dataset with a checkpoint (shipped ones registered), plus "tiny" when enabled."""
-    from core.runs import register_shipped
     from core.variants import variants as listed
 
-    db = store()
-    for problem in register_shipped(db):
+    for problem in _register_shipped(*_checkpoint_folders()):
         st.warning(f"skipped checkpoint {ui.md(problem)}")
-    rows = listed(db, name)
+    rows = listed(store(), name)
     if tiny_enabled():
         rows.append({"name": TINY, "stage": "random weights, for tests", "checkpoint": TINY, "dataset": name})
     return rows

@@ -43,3 +43,21 @@ def test_sid_step_installs_the_shipped_map(isolated_data_dir, monkeypatch):
     run()
     assert load_sidmap("ml-100k").hash == SidMap.load(REPO_ROOT / "data" / "sidmaps" / "ml-100k.json").hash
     assert quick_steps("ml-100k") == []
+
+
+def test_loaders_record_in_the_store_they_are_given(isolated_data_dir, monkeypatch, tmp_path):
+    """A loader that has to write (prepare ml-100k, install the shipped map) writes to the caller's
+    store, not to a default one it opens itself."""
+    import core.sid.build
+    from core.data.registry import load_dataset
+    from core.paths import REPO_ROOT, db_path
+    from core.sid.build import load_sidmap
+    from core.store import Store
+
+    monkeypatch.setattr(core.sid.build, "SHIPPED_DIR", REPO_ROOT / "data" / "sidmaps")
+    store = Store(tmp_path / "elsewhere.db")
+    dataset = load_dataset("ml-100k", store)
+    sidmap = load_sidmap("ml-100k", store)
+    assert store.get("datasets", "ml-100k")["items"] == len(dataset.items)
+    assert len(store.rows("sids", "dataset = 'ml-100k'")) == len(sidmap.codes)
+    assert not db_path().exists()  # the default database was never opened

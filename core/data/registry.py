@@ -41,8 +41,8 @@ def _check_name(name: str) -> None:
         raise SidLensError(f"unknown dataset {name!r} (known: {', '.join(known)})")
 
 
-def prepare_dataset(name: str, **options) -> Dataset:
-    """Build dataset `name` from its source, save it and record it in the store.
+def prepare_dataset(name: str, store: Store | None = None, **options) -> Dataset:
+    """Build dataset `name` from its source, save it and record it in `store` (default: the data dir's).
 
     ml-100k takes no options; `amazon-<category>` takes the fields of `amazon.AmazonConfig`
     (reviews=PATH, meta=PATH, format="2018"|"2023", start_year, end_year, k_core, ...).
@@ -60,17 +60,17 @@ def prepare_dataset(name: str, **options) -> Dataset:
             raise SidLensError(f"{name} needs the reviews and metadata files (--reviews FILE --meta FILE)")
         dataset = amazon.load_amazon(name, amazon.AmazonConfig(**options))
     save_dataset(dataset)
-    record_in_store(dataset)
+    record_in_store(dataset, store)
     return dataset
 
 
-def load_dataset(name: str) -> Dataset:
-    """The prepared dataset `name` (ml-100k is prepared automatically the first time)."""
+def load_dataset(name: str, store: Store | None = None) -> Dataset:
+    """The prepared dataset `name` (ml-100k is prepared, and recorded in `store`, the first time)."""
     _check_name(name)
     folder = dataset_dir(name) / PREPARED
     if not (folder / "dataset.json").exists():
         if name == BUILTIN:
-            return prepare_dataset(name)
+            return prepare_dataset(name, store)
         raise SidLensError(f"dataset {name!r} is not prepared yet: run python -m core data prepare "
                            f"--dataset {name} --reviews FILE --meta FILE")
     try:

@@ -125,7 +125,7 @@ def evaluate_alignment(run: str, items: int | None = None, batch_size: int = 64,
     started = time.perf_counter()
     store = store or Store()
     row = resolve_run(store, run)
-    dataset, sidmap = load_dataset(row["dataset"]), load_sidmap(row["dataset"])
+    dataset, sidmap = load_dataset(row["dataset"], store), load_sidmap(row["dataset"], store)
     precision = choose_precision(dtype, resolve_device().type)
     model, tokenizer, _ = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
                                           dtype="bf16" if precision == "bf16" else None)

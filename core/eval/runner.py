@@ -103,8 +103,8 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     started = time.perf_counter()
     store = store or Store()
     row = resolve_run(store, run)
-    dataset = load_dataset(row["dataset"])
-    sidmap = load_sidmap(row["dataset"])
+    dataset = load_dataset(row["dataset"], store)
+    sidmap = load_sidmap(row["dataset"], store)
     precision = choose_precision(dtype, resolve_device().type)
     model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
                                              dtype="bf16" if precision == "bf16" else None)

@@ -93,7 +93,7 @@ def build_sids(dataset_name: str, method: str = DEFAULT_METHOD, levels: int = 3,
     if dataset is None:
         from core.data.registry import load_dataset
 
-        dataset = load_dataset(dataset_name)
+        dataset = load_dataset(dataset_name, store)
     config = tokenizer_config(method, levels, codebook_size or default_codebook_size(len(dataset.items)), seed, options)
     size = config.codebook_size
     if not 2 <= size <= len(dataset.items):
@@ -138,12 +138,12 @@ def shipped_path(dataset_name: str):
     return SHIPPED_DIR / f"{dataset_name}.json"
 
 
-def load_sidmap(dataset_name: str) -> SidMap:
-    """The saved SID map of `dataset_name`, installing the shipped one if none was built yet;
-    a one-line error when there is neither."""
+def load_sidmap(dataset_name: str, store: Store | None = None) -> SidMap:
+    """The saved SID map of `dataset_name`, installing the shipped one (recorded in `store`) if none
+    was built yet; a one-line error when there is neither."""
     path = sidmap_path(dataset_name)
     if not path.exists() and shipped_path(dataset_name).exists():
-        return install_shipped(dataset_name)
+        return install_shipped(dataset_name, store)
     if not path.exists():
         raise SidLensError(f"no SIDs built for dataset {dataset_name!r}: run python -m core sids build "
                            f"--dataset {dataset_name}")
@@ -158,7 +158,7 @@ def ensure_sidmap(dataset_name: str, store: Store | None = None, **build_options
         return SidMap.load(sidmap_path(dataset_name))
     if shipped_path(dataset_name).exists():
         return install_shipped(dataset_name, store)
-    return build_sids(dataset_name, **build_options)
+    return build_sids(dataset_name, store=store, **build_options)
 
 
 def install_shipped(dataset_name: str, store: Store | None = None) -> SidMap:

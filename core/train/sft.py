@@ -224,8 +224,8 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
         torch.set_num_threads(settings.threads)
     store = store or Store()
     commit = git_commit()  # the code that trains, even if the tree moves on meanwhile
-    dataset = load_dataset(settings.dataset)
-    sidmap = load_sidmap(settings.dataset)
+    dataset = load_dataset(settings.dataset, store)
+    sidmap = load_sidmap(settings.dataset, store)
     records = load_records(settings, sidmap)
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     device = resolve_device().type

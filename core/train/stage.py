@@ -108,7 +108,7 @@ def load_parent(store: Store, from_run: str, merge: bool = False):
 
     parent = resolve_run(store, from_run)
     ckpt = resolve_repo_path(parent["checkpoint"])
-    dataset, sidmap = load_dataset(parent["dataset"]), load_sidmap(parent["dataset"])
+    dataset, sidmap = load_dataset(parent["dataset"], store), load_sidmap(parent["dataset"], store)
     model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=merge)
     return parent, ckpt, dataset, sidmap, model, tokenizer, meta
 
