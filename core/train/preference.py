@@ -10,7 +10,7 @@ What happens:
    from `core.train.negatives`. With `--pairs` (dpo only) the examples are instead the labeled
    preference pairs exported by the app (`core.labels.load_pairs`): prompt, chosen, rejected text.
 2. Reference. The SFT checkpoint, merged and frozen, scores every planned response once
-   (`core.train.completion_logps`) and, for `--sampler hard`, draws the negatives from its own
+   (`core.decode.logps`) and, for `--sampler hard`, draws the negatives from its own
    beam; then it is freed. The reference log-probs are precomputed like TRL's
    `precompute_ref_log_probs`: one model in memory at a time, and no reference forward per step.
 3. Policy. The SFT adapter itself is loaded trainable (`load_checkpoint(merge=False)`) and training

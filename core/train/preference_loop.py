@@ -8,7 +8,7 @@ import time
 import torch
 from tqdm.auto import tqdm
 
-from core.train.completion_logps import completion_logps
+from core.decode.logps import completion_logps
 from core.train.sdpo_loss import sdpo_loss
 
 MAX_GRAD_NORM = 1.0

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from core.train.completion_logps import completion_logps
+from core.decode.logps import completion_logps
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,15 @@
 import pytest
 import torch
 
+from core.decode.logps import completion_logps
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
-from core.train.completion_logps import completion_logps
+from tests.decode.conftest import toy_sidmap as make_sidmap
+
+
+@pytest.fixture
+def toy_sidmap():
+    return make_sidmap(40)
 
 
 def concatenated_logps(model, tokenizer, prompt: str, ids: list[int]) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""Why this item, and what would change it: the Reasoning page's explanations of one recommendation.
+
+Attribution (`leave_one_out`): each history item's effect on the log-probability of one recommended
+item, measured by occlusion: the prompt is rebuilt without that item and the item's SID is scored
+after it (teacher-forced, `core.decode.logps.completion_logps`), all N leave-one-out prompts and the
+full one in batched forwards. `effect = log p(item | full history) - log p(item | history without it)`:
+positive means the history item pushed the recommendation up. Only the items the prompt shows (the
+last `window`) are left out, each from that same window, so an older item never slides in to take
+the gap. For a reasoning variant the reasoning is held fixed (the shown reasoning, `</think>`, then
+the SID, as the search scores it): the effect is on the answer given that reasoning; regenerating
+the reasoning per occlusion would cost N generations and mix two effects.
+
+What-if (`diff_top`): the top-10 of an edited history against the original's, item by item (new,
+gone, moved up or down by how many ranks), and the rank change of one pinned item.
+
+Neither SID reasoning nor S-DPO explains a single recommendation; LIT's salience and counterfactual
+views for text classifiers are the model for these two.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.data.schema import Dataset
+from core.errors import SidLensError
+from core.llm.prompts import DEFAULT_WINDOW
+from core.sid.sidmap import SidMap
+
+
+@dataclass(frozen=True)
+class Effect:
+    item_id: str       # the history item left out
+    position: int      # its index in the full history (0 = oldest)
+    effect: float      # log p(target | full) - log p(target | without it); > 0: it supports the target
+
+
+@dataclass(frozen=True)
+class Attribution:
+    target: str                # the recommended item explained
+    logp: float                # log p(target SID | full prompt [+ reasoning])
+    effects: list[Effect]      # most influential (largest |effect|) first
+    held_fixed: str            # what stays the same across occlusions ("reasoning" or "nothing")
+    left_out_of: int           # history items outside the window are not attributed
+
+
+def leave_one_out(model, tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset, history: list[str], target: str,
+                  reasoning: str = "", batch_size: int = 8) -> Attribution:
+    """Occlusion attribution of `target` (an item id) to each shown history item (module docstring).
+
+    `reasoning` is the generated text of a reasoning variant (up to and including `</think>`,
+    see `core.eval.traces.close_reasoning`), appended unchanged to every prompt; "" for direct
+    answers. A history of fewer than two items, or a target without a SID, is a one-line error.
+    """
+    import torch
+
+    from core.decode.logps import completion_logps
+    from core.llm.prompts import check_history, render_prompt, variant_messages
+
+    history = check_history(sidmap, history)
+    window = meta.get("window", DEFAULT_WINDOW)
+    offset = max(0, len(history) - window)
+    shown = history[offset:]
+    if len(shown) < 2:
+        raise SidLensError("attribution needs a history of at least two items (one is left out at a time)")
+    if target not in sidmap.codes:
+        raise SidLensError(f"item {target!r} has no SID in {sidmap.dataset}: nothing to attribute")
+    variants = [shown] + [shown[:i] + shown[i + 1:] for i in range(len(shown))]
+    prompts = [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, h)[0]) + reasoning for h in variants]
+    answer = [tokenizer(sidmap.sid_text(target), add_special_tokens=False)["input_ids"]]
+    scores = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompts), batch_size):
+                chunk = prompts[start:start + batch_size]
+                scores += completion_logps(model, tokenizer, chunk, [answer] * len(chunk))[:, 0].tolist()
+    finally:
+        model.train(was_training)
+    full = scores[0]
+    effects = [Effect(item, offset + i, full - s) for i, (item, s) in enumerate(zip(shown, scores[1:]))]
+    effects.sort(key=lambda e: (-abs(e.effect), e.position))
+    return Attribution(target, full, effects, "reasoning" if reasoning else "nothing", offset)
+
+
+@dataclass(frozen=True)
+class Move:
+    item_id: str
+    before: int | None   # 1-based rank in the original top-k (None: not in it)
+    after: int | None    # 1-based rank in the edited top-k (None: gone)
+
+    @property
+    def change(self) -> str:
+        """"new", "gone", "same", "up 3" or "down 2"."""
+        if self.before is None:
+            return "new"
+        if self.after is None:
+            return "gone"
+        if self.after == self.before:
+            return "same"
+        return f"up {self.before - self.after}" if self.after < self.before else f"down {self.after - self.before}"
+
+
+def diff_top(before: list[str], after: list[str]) -> list[Move]:
+    """The edited top-k (`after`, item ids best first) against the original (`before`): one Move per
+    item of either list, in the edited order, then the items that are gone in their old order."""
+    old = {item: rank for rank, item in enumerate(before, 1)}
+    new = {item: rank for rank, item in enumerate(after, 1)}
+    moves = [Move(item, old.get(item), rank) for item, rank in new.items()]
+    return moves + [Move(item, rank, None) for item, rank in old.items() if item not in new]
+
+
+def pinned_change(before: list[str], after: list[str], item: str) -> Move:
+    """Where one pinned item stands before and after the edit (None: outside the top-k)."""
+    old = {i: r for r, i in enumerate(before, 1)}
+    new = {i: r for r, i in enumerate(after, 1)}
+    return Move(item, old.get(item), new.get(item))

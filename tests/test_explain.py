@@ -1,0 +1,77 @@
+"""Explaining one recommendation: occlusion attribution matches scoring each edited prompt alone, and
+the what-if diff names every move."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.data.schema import Dataset, Item
+from core.errors import SidLensError
+from core.explain import diff_top, leave_one_out, pinned_change
+from core.llm.prompts import render_prompt, variant_messages
+from core.llm.sid_tokens import add_sid_tokens
+from core.llm.tiny import tiny_model
+from core.sid.sidmap import SidMap
+
+SIDMAP = SidMap("toy", "random", [4, 4, 4], {str(i): (i % 4, (i // 4) % 4, (i // 16) % 4) for i in range(30)})
+DATASET = Dataset("toy", {str(i): Item(str(i), f"Film {i}", 1990 + i % 10, ("Drama",) if i % 2 else ("Comedy",))
+                          for i in range(30)}, {}, {}, {"item_noun": "movie"})
+
+
+@pytest.fixture(scope="module")
+def lm():
+    model, tokenizer = tiny_model(seed=1)
+    torch.manual_seed(1)
+    add_sid_tokens(model, tokenizer, SIDMAP)
+    return model, tokenizer
+
+
+def _alone(model, tokenizer, prompt: str, item: str) -> float:
+    """log p(item's SID | prompt) from one unpadded forward over prompt + SID."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer = tokenizer(SIDMAP.sid_text(item), add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + answer])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
+    return sum(logp[len(prompt_ids) - 1 + j, t].item() for j, t in enumerate(answer))
+
+
+@pytest.mark.parametrize("reasoning", ["", "<think>\nThey like dramas.\n</think>"])
+def test_each_effect_is_the_score_lost_without_that_item(lm, reasoning):
+    model, tokenizer = lm
+    meta = {"window": 5, "think": bool(reasoning), "history": "facts"}
+    history = ["1", "2", "3", "4", "5", "6", "7"]  # the first two are outside the window
+    result = leave_one_out(model, tokenizer, meta, SIDMAP, DATASET, history, "9", reasoning=reasoning, batch_size=3)
+
+    def prompt(h):
+        return render_prompt(tokenizer, variant_messages(meta, SIDMAP, DATASET, h)[0]) + reasoning
+
+    shown = history[2:]
+    assert result.left_out_of == 2 and result.held_fixed == ("reasoning" if reasoning else "nothing")
+    assert result.logp == pytest.approx(_alone(model, tokenizer, prompt(shown), "9"), abs=1e-4)
+    assert sorted(e.position for e in result.effects) == [2, 3, 4, 5, 6]
+    for e in result.effects:
+        without = [i for i in shown if i != e.item_id]
+        assert history[e.position] == e.item_id
+        assert e.effect == pytest.approx(result.logp - _alone(model, tokenizer, prompt(without), "9"), abs=1e-4)
+    sizes = [abs(e.effect) for e in result.effects]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_attribution_refuses_what_it_cannot_explain(lm):
+    model, tokenizer = lm
+    with pytest.raises(SidLensError, match="at least two items"):
+        leave_one_out(model, tokenizer, {}, SIDMAP, DATASET, ["1"], "2")
+    with pytest.raises(SidLensError, match="empty history"):
+        leave_one_out(model, tokenizer, {}, SIDMAP, DATASET, [], "2")
+    with pytest.raises(SidLensError, match="no SID"):
+        leave_one_out(model, tokenizer, {}, SIDMAP, DATASET, ["1", "3"], "999")
+
+
+def test_what_if_diff_names_new_gone_and_moves():
+    before, after = ["a", "b", "c", "d"], ["c", "a", "e", "b"]
+    moves = {m.item_id: m.change for m in diff_top(before, after)}
+    assert moves == {"c": "up 2", "a": "down 1", "e": "new", "b": "down 2", "d": "gone"}
+    assert [m.item_id for m in diff_top(before, after)] == ["c", "a", "e", "b", "d"]
+    assert pinned_change(before, after, "d").change == "gone" and pinned_change(before, after, "a").after == 2
+    assert pinned_change(before, before, "b").change == "same"
