@@ -78,3 +78,14 @@ def beam_tree(tree: list[list], sid_text) -> go.Figure:
                              "ticktext": ["prompt"] + [f"level {i + 1}" for i in range(len(tree))]},
                       yaxis={"visible": False}, margin={"l": 0, "r": 0, "t": 10, "b": 0})
     return fig
+
+
+def attribution_bars(labels: list[str], effects: list[float]) -> go.Figure:
+    """Horizontal bars, most influential at the top: each history item's effect on the explained
+    item's log-probability (> 0: leaving it out lowers it, so it supported the recommendation)."""
+    fig = go.Figure(go.Bar(x=effects[::-1], y=[ui.hover(t) for t in labels[::-1]], orientation="h",
+                           marker={"color": ["#2b8a3e" if e > 0 else "#c92a2a" for e in effects[::-1]]},
+                           hovertemplate="%{y}<br>effect %{x:+.3f} nats<extra></extra>"))
+    fig.update_layout(height=max(240, 26 * len(labels) + 60), margin={"l": 0, "r": 0, "t": 10, "b": 0},
+                      xaxis={"title": "log p(item | history) - log p(item | history without this one)"})
+    return fig

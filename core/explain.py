@@ -114,3 +114,12 @@ def pinned_change(before: list[str], after: list[str], item: str) -> Move:
     old = {i: r for r, i in enumerate(before, 1)}
     new = {i: r for r, i in enumerate(after, 1)}
     return Move(item, old.get(item), new.get(item))
+
+
+def edit_history(history: list[str], remove=(), add=(), move_to_latest: str | None = None) -> list[str]:
+    """The what-if history: `remove` dropped, `move_to_latest` moved to the end, `add` appended (as
+    the latest items, in order, skipping ones already there)."""
+    edited = [i for i in history if i not in set(remove) and i != move_to_latest]
+    if move_to_latest is not None and move_to_latest in history and move_to_latest not in set(remove):
+        edited.append(move_to_latest)
+    return edited + [i for i in dict.fromkeys(add) if i not in edited]

@@ -1,4 +1,5 @@
-"""Reasoning: stream the active variant's thinking token by token, then its constrained top-10."""
+"""Reasoning: stream the active variant's thinking token by token, then its constrained top-10; why
+an item was recommended (leave-one-out attribution) and what an edited history would change."""
 from __future__ import annotations
 
 import time
@@ -6,7 +7,8 @@ import time
 import streamlit as st
 
 from app import charts, resources, state, traces, ui
-from core import labels, recommend
+from core import explain, labels, recommend
+from core.eval.traces import close_reasoning
 from core.sid.sidmap import token
 
 st.title("Reasoning")
@@ -43,7 +45,8 @@ if reason:
     st.caption(f"Recommend is disabled: {reason}.")
 
 if clicked:
-    st.session_state.pop(RESULT, None)
+    for key in (RESULT, f"{RESULT}:explain", f"{RESULT}:whatif"):
+        st.session_state.pop(key, None)
     with ui.guarded("Recommending"):
         with st.spinner("Loading the model (once per checkpoint)..."):
             model, tokenizer, meta, trie = resources.model(variant, name)
@@ -101,3 +104,57 @@ if result:
                                        prompt=result["prompt"], reasoning=result["reasoning"],
                                        topk=result["topk"], flags=result["flags"], user_id=user_id)
             st.success(f"Queued as trace {tid}: open the Label page to judge it.")
+
+    st.subheader("Why this item")
+    ranked = [r["item_id"] for r in result["topk"]]
+    target = st.selectbox("Item to explain", ranked, key="explain_item",
+                          format_func=lambda i: f"#{ranked.index(i) + 1} {ui.item_label(dataset.items.get(i))}")
+    held = "the reasoning above is held fixed; " if result["reasoning"].strip() else ""
+    st.caption(f"Each history item is left out in turn and the item's SID scored again ({held}one batched "
+               "forward over the edited prompts).")
+    if st.button("Explain: leave each history item out", key="explain"):
+        with ui.guarded("Explaining"):
+            model, tokenizer, meta, _ = resources.model(variant, name)
+            with st.spinner("Scoring the leave-one-out prompts..."):
+                st.session_state[f"{RESULT}:explain"] = explain.leave_one_out(
+                    model, tokenizer, meta, sidmap, dataset, result["history"], target,
+                    reasoning=close_reasoning(result["reasoning"])[0])
+    attribution = st.session_state.get(f"{RESULT}:explain")
+    if attribution is not None and attribution.target in ranked:
+        st.plotly_chart(charts.attribution_bars(
+            [f"{e.position + 1}. {ui.item_label(dataset.items.get(e.item_id))}" for e in attribution.effects],
+            [e.effect for e in attribution.effects]), key="attribution")
+        note = (f"; the {attribution.left_out_of} oldest item(s) lie outside the prompt's window and are not attributed"
+                if attribution.left_out_of else "")
+        st.caption(f"Effects on {ui.md(ui.item_label(dataset.items.get(attribution.target)))} "
+                   f"(log-prob {attribution.logp:.2f}), most influential first; held fixed: {attribution.held_fixed}{note}.")
+
+    st.subheader("What if")
+    shown = result["history"]
+    removed = st.multiselect("Remove from the history", shown, key="whatif_remove",
+                             format_func=lambda i: ui.item_label(dataset.items.get(i)))
+    added = st.multiselect("Add as the latest items", [i for i in dataset.items if i not in shown], key="whatif_add",
+                           format_func=lambda i: ui.item_label(dataset.items.get(i)))
+    latest = st.selectbox("Move to the latest position", [None] + shown, key="whatif_move",
+                          format_func=lambda i: "(keep the order)" if i is None else ui.item_label(dataset.items.get(i)))
+    pinned = st.selectbox("Pin an item to follow", ranked, key="whatif_pin",
+                          format_func=lambda i: ui.item_label(dataset.items.get(i)))
+    edited = explain.edit_history(shown, remove=removed, add=added, move_to_latest=latest)
+    if st.button("Re-rank the edited history", key="whatif", disabled=edited == shown or not edited):
+        with ui.guarded("Re-ranking"):
+            model, tokenizer, meta, trie = resources.model(variant, name)
+            prompt, _ = recommend.prompt_for(tokenizer, meta, sidmap, dataset, edited,
+                                             profile if use_profile else None)
+            with st.spinner("Constrained beam search for the edited history..."):
+                topk, _ = recommend.rank(model, tokenizer, trie, prompt, result["reasoning"], edited)
+            st.session_state[f"{RESULT}:whatif"] = {"history": edited, "ranked": [r["item_id"] for r in topk]}
+    whatif = st.session_state.get(f"{RESULT}:whatif")
+    if whatif is not None:
+        moves = explain.diff_top(ranked, whatif["ranked"])
+        st.dataframe([{"item": ui.item_label(dataset.items.get(m.item_id)), "before": m.before, "after": m.after,
+                       "change": m.change} for m in moves], hide_index=True, key="whatif_diff")
+        pin = explain.pinned_change(ranked, whatif["ranked"], pinned)
+        st.markdown(f"Pinned **{ui.md(ui.item_label(dataset.items.get(pinned)))}**: rank {pin.before or '-'} -> "
+                    f"{pin.after or 'outside the top-10'} ({pin.change}).")
+        if result["reasoning"].strip():
+            st.caption("The reasoning above is held fixed; only the history in the prompt changed.")

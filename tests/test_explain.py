@@ -7,7 +7,7 @@ import torch
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.explain import diff_top, leave_one_out, pinned_change
+from core.explain import diff_top, edit_history, leave_one_out, pinned_change
 from core.llm.prompts import render_prompt, variant_messages
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
@@ -75,3 +75,11 @@ def test_what_if_diff_names_new_gone_and_moves():
     assert [m.item_id for m in diff_top(before, after)] == ["c", "a", "e", "b", "d"]
     assert pinned_change(before, after, "d").change == "gone" and pinned_change(before, after, "a").after == 2
     assert pinned_change(before, before, "b").change == "same"
+
+
+def test_edited_history_removes_moves_then_adds():
+    history = ["a", "b", "c", "d"]
+    assert edit_history(history, remove=["b"], add=["e", "a", "e"], move_to_latest="a") == ["c", "d", "a", "e"]
+    assert edit_history(history, move_to_latest="b") == ["a", "c", "d", "b"]
+    assert edit_history(history, remove=["a"], move_to_latest="a") == ["b", "c", "d"]
+    assert edit_history(history) == history

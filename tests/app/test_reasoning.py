@@ -68,3 +68,31 @@ def test_switching_pages_and_variants_keeps_the_model_loaded(app):
     at.button(key="recommend").click().run()
     assert not at.exception and not at.error
     assert resources._model("tiny", load_sidmap("ml-100k").hash, "ml-100k") is loaded
+
+
+def test_explain_and_what_if_after_a_recommendation(app):
+    at = _with_user_history(app)
+    history = at.session_state["history:ml-100k"]
+    at.slider(key="reasoning_max_tokens").set_value(8).run()
+    at.button(key="recommend").click().run(timeout=300)
+    top = list(at.session_state["reasoning_result:ml-100k"]["topk"])
+    at.button(key="explain").click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    attribution = at.session_state["reasoning_result:ml-100k:explain"]
+    assert attribution.target == top[0]["item_id"] and len(attribution.effects) == len(history) - attribution.left_out_of
+    assert any("held fixed" in c.value for c in at.caption)
+    at.multiselect(key="whatif_remove").select(history[-1]).run()
+    at.selectbox(key="whatif_pin").select(top[3]["item_id"]).run()
+    at.button(key="whatif").click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    whatif = at.session_state["reasoning_result:ml-100k:whatif"]
+    assert whatif["history"] == history[:-1] and len(whatif["ranked"]) == 10
+    assert not set(whatif["ranked"]) & set(history[:-1])  # the edited history is excluded
+    assert any(m.value.startswith("Pinned") for m in at.markdown)
+
+
+def test_what_if_is_disabled_until_the_history_is_edited(app):
+    at = _with_user_history(app)
+    at.slider(key="reasoning_max_tokens").set_value(8).run()
+    at.button(key="recommend").click().run(timeout=300)
+    assert at.button(key="whatif").disabled
