@@ -34,13 +34,13 @@ import torch  # noqa: E402
 
 from core.data.registry import load_dataset  # noqa: E402
 from core.data.split import Split  # noqa: E402
+from core.decode.logps import completion_logps  # noqa: E402
 from core.errors import SidLensError  # noqa: E402
 from core.llm.adapter import LoraSettings, attach_lora  # noqa: E402
 from core.llm.backbone import load_base  # noqa: E402
 from core.llm.prompts import recommendation_messages, render_prompt  # noqa: E402
 from core.llm.sid_tokens import add_sid_tokens  # noqa: E402
 from core.sid.sidmap import SidMap  # noqa: E402
-from core.decode.logps import completion_logps  # noqa: E402
 from core.train.negatives import random_negatives  # noqa: E402
 from core.train.preference_plan import response_ids  # noqa: E402
 from core.train.sdpo_loss import sdpo_loss  # noqa: E402
