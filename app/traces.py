@@ -45,8 +45,9 @@ def show_flags(flags: dict | None) -> None:
         st.warning(f"{len(rows)} automatic faithfulness flag(s)")
         st.dataframe(rows, hide_index=True)
     else:
-        st.caption("No automatic faithfulness flag: every SID names an item and no checked claim "
-                   "(history, year, genre, title-SID pairing) contradicts the data.")
+        st.caption("No automatic faithfulness flag: every SID names an item, no checked claim "
+                   "(history, year, genre, title-SID pairing) contradicts the data, and no prediction in the "
+                   "reasoning disagrees with the top-1 answer.")
 
 
 def show_trace(trace: dict, dataset, sidmap, history: bool = True) -> None:

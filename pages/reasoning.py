@@ -70,7 +70,8 @@ if clicked:
             searched = time.perf_counter()
             topk, tree = recommend.rank(model, tokenizer, trie, prompt, text, history)
             search_seconds = time.perf_counter() - searched
-        flags = resources.faithfulness(name).flags(text, history)
+        flags = resources.faithfulness(name).flags(text, history, answer=topk[0]["item_id"] if text.strip() and topk
+                                                   else None)
         speed = {"first_token_s": first or 0.0, "tokens": tokens, "seconds": seconds, "search_s": search_seconds}
         st.session_state[RESULT] = {"variant": variant["name"], "history": history, "prompt": prompt,
                                     "reasoning": text, "topk": topk, "tree": tree, "flags": flags, "speed": speed}

@@ -15,6 +15,10 @@ can be explained in one line (and each tested on hand-built traces):
 - `genre`: genres claimed for the items of a sentence ("a Comedy and Drama title", "..., which are
   Horror") that none of the sentence's named items has.
 - `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>").
+- `answer` (when the variant's top-1 item is known): a prediction sentence that disagrees with it:
+  it names a next item other than the answer, or, naming none, claims genres the answer has none of
+  ("likely a Comedy title" before a Horror answer) or a decade it is not from. This one checks the
+  reasoning against the model's own answer, not against the prompt, so it is reported apart.
 
 Sentences are split at `.`/`!`/`?`/newlines after masking the mentions, so a title such as
 "Mr. Holland's Opus (1995)" is not cut in two. Items named by title without a year are not
@@ -34,6 +38,9 @@ from core.decode.stream import split_sid_chunks
 from core.sid.sidmap import SidMap
 
 FLAGS = ("unknown_sid", "not_in_history", "year", "genre", "title_sid")
+# Consistency of the reasoning with the variant's own answer (not with the prompt): checked when the
+# answer is known, reported beside FLAGS (`flag_answer`) and not counted in `flag_any`.
+ANSWER_FLAG = "answer"
 HISTORY_CUES = re.compile(r"\b(watch(ed|es)?|rated?|seen|saw|latest|recent(ly)?|enjoy(ed)?|liked|loved|"
                           r"favou?rites?|history|began|begin|highest|lowest)\b", re.IGNORECASE)
 PREDICTION_CUES = re.compile(r"\b(next|likely|recommend\w*|pick|suggest\w*|should|will|would|predict\w*)\b",
@@ -98,8 +105,9 @@ class FaithfulnessChecker:
         return out
 
     # -- rules ---------------------------------------------------------------------------------------
-    def flags(self, reasoning: str, history: Iterable[str]) -> dict[str, list[str]]:
-        """{flag: [one line per problem]} for every flag in FLAGS (empty lists when clean)."""
+    def flags(self, reasoning: str, history: Iterable[str], answer: str | None = None) -> dict[str, list[str]]:
+        """{flag: [one line per problem]} for every flag in FLAGS (empty lists when clean), and
+        ANSWER_FLAG when `answer` (the item the variant recommended first) is given."""
         history = {str(i) for i in history}
         mentions = self.mentions(reasoning)
         out: dict[str, list[str]] = {flag: [] for flag in FLAGS}
@@ -120,7 +128,37 @@ class FaithfulnessChecker:
             out["genre"] += self._genre_problems(sentence, entities)
             if len(entities) == 1:
                 out["year"] += self._decade_problems(sentence, entities[0])
+            if answer is not None and PREDICTION_CUES.search(sentence):
+                out.setdefault(ANSWER_FLAG, []).extend(self._answer_problems(sentence, entities, history, answer))
+        if answer is not None:
+            out.setdefault(ANSWER_FLAG, [])
         return {flag: list(dict.fromkeys(lines)) for flag, lines in out.items()}
+
+    def _answer_problems(self, sentence: str, entities: list[tuple[str, ...]], history: set[str],
+                         answer: str) -> list[str]:
+        """A prediction sentence that disagrees with the answer: it names a next item (one not in the
+        history) other than the answer, or, naming none, claims genres the answer has none of or a
+        decade the answer is not from."""
+        item = self.dataset.items.get(answer)
+        if item is None:
+            return []
+        label = self._label(answer)
+        predicted = [e for e in entities if not history.intersection(e)]
+        if predicted:
+            return [] if any(answer in e for e in predicted) else \
+                [f"the reasoning names {self._label(predicted[0][0])} next, the answer is {label}"]
+        if entities:
+            return []
+        problems = []
+        claimed = [g.group(0) for claim in self.genre_claims for match in claim.finditer(sentence)
+                   for g in self.genre_word.finditer(match.group(1))]
+        if claimed and not set(claimed) & set(item.genres):
+            problems.append(f"the reasoning predicts {', '.join(dict.fromkeys(claimed))}, the answer {label} is "
+                            f"{', '.join(item.genres) or 'of no genre'}")
+        decades = {int(d) for d in DECADE.findall(sentence)}
+        if decades and item.year and item.year // 10 not in decades:
+            problems.append(f"the reasoning predicts the {min(decades)}0s, the answer {label} is from {item.year}")
+        return problems
 
     def _genre_problems(self, sentence: str, entities: list[tuple[str, ...]]) -> list[str]:
         if not entities:
@@ -150,9 +188,13 @@ def _entities(named: list[Mention]) -> list[tuple[str, ...]]:
 
 
 def flag_rates(all_flags: Sequence[dict[str, list[str]]]) -> dict[str, float]:
-    """Share of traces with at least one problem of each flag (`flag_<name>`), and with any (`flag_any`)."""
+    """Share of traces with at least one problem of each flag (`flag_<name>`), and with any of FLAGS
+    (`flag_any`); `flag_answer` over the traces whose answer was checked."""
     if not all_flags:
         return {}
     rates = {f"flag_{flag}": sum(bool(f.get(flag)) for f in all_flags) / len(all_flags) for flag in FLAGS}
     rates["flag_any"] = sum(any(f.get(flag) for flag in FLAGS) for f in all_flags) / len(all_flags)
+    checked = [f for f in all_flags if ANSWER_FLAG in f]
+    if checked:
+        rates[f"flag_{ANSWER_FLAG}"] = sum(bool(f[ANSWER_FLAG]) for f in checked) / len(checked)
     return rates

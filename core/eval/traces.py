@@ -89,8 +89,8 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
     reasonings = reasonings if reasonings is not None else [""] * len(examples)
     rows, all_flags = [], []
     for ex, prompt, reasoning, rec in zip(examples, prompts, reasonings, recs, strict=True):
-        flags = checker.flags(reasoning, ex.history)
         ranked = [r.item_id for r in rec]
+        flags = checker.flags(reasoning, ex.history, answer=ranked[0] if reasoning and ranked else None)
         all_flags.append(flags)
         rows.append({"id": f"{run}/{split}/{ex.user_id}", "run": run, "split": split, "user_id": ex.user_id,
                      "history": list(ex.history), "prompt": prompt, "reasoning": reasoning,

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from core.data.schema import Dataset, Item
-from core.eval.faithfulness import FLAGS, FaithfulnessChecker, flag_rates
+from core.eval.faithfulness import ANSWER_FLAG, FLAGS, FaithfulnessChecker, flag_rates
 from core.sid.sidmap import SidMap
 
 ITEMS = {"1": Item("1", "Toy Story", 1995, ("Animation", "Children's", "Comedy")),
@@ -69,6 +69,19 @@ def test_title_followed_by_another_items_sid():
         "title_sid": ["Heat (1995) is followed by <a_0><b_0><c_0>, the SID of Toy Story"]}
 
 
+def test_conclusion_that_disagrees_with_the_answer():
+    conclusion = "Heat (1995) is their latest. So the next one is likely a Drama and Romance title from the 1940s."
+    assert CHECK.flags(conclusion, HISTORY, answer="4")[ANSWER_FLAG] == []  # Casablanca: Drama, 1942
+    assert CHECK.flags(conclusion, HISTORY, answer="5")[ANSWER_FLAG] == [
+        "the reasoning predicts Drama, Romance, the answer Scream (1996) is Horror, Thriller",
+        "the reasoning predicts the 1940s, the answer Scream (1996) is from 1996"]
+    named = "They watched Heat (1995), so next they will probably watch Casablanca (1942)."
+    assert CHECK.flags(named, HISTORY, answer="4")[ANSWER_FLAG] == []  # Heat is history, Casablanca the answer
+    assert CHECK.flags(named, HISTORY, answer="5")[ANSWER_FLAG] == [
+        "the reasoning names Casablanca (1942) next, the answer is Scream (1996)"]
+    assert ANSWER_FLAG not in CHECK.flags(conclusion, HISTORY)  # not checked without an answer
+
+
 def test_flag_rates():
     all_flags = [CHECK.flags(t, HISTORY) for t in ["They watched Casablanca (1942).", "", "<a_3><b_3><c_3>"]]
     rates = flag_rates(all_flags)
@@ -77,6 +90,10 @@ def test_flag_rates():
     assert rates["flag_unknown_sid"] == pytest.approx(1 / 3)
     assert rates["flag_any"] == pytest.approx(2 / 3)
     assert rates["flag_genre"] == 0.0
+    checked = [CHECK.flags("Next they will probably watch a Horror title.", HISTORY, answer=a) for a in ("5", "4")]
+    rates = flag_rates(all_flags + checked)
+    assert rates[f"flag_{ANSWER_FLAG}"] == pytest.approx(1 / 2)  # over the two traces whose answer was checked
+    assert rates["flag_any"] == pytest.approx(2 / 5)  # the answer flag is not a faithfulness flag
 
 
 def test_teacher_traces_of_real_users_are_clean(ml100k):
@@ -92,7 +109,7 @@ def test_teacher_traces_of_real_users_are_clean(ml100k):
     teacher = MetadataTeacher()
     for ex in examples:
         trace = teacher.reasoning_trace(ex.user_id, ex.history, ex.target, context)
-        assert {k: v for k, v in checker.flags(trace, ex.history).items() if v} == {}, trace
+        assert {k: v for k, v in checker.flags(trace, ex.history, answer=ex.target).items() if v} == {}, trace
     # and a corrupted trace is caught: the year of the first item it names changed
     ex = examples[0]
     trace = teacher.reasoning_trace(ex.user_id, ex.history, ex.target, context)
