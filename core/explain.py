@@ -123,3 +123,29 @@ def edit_history(history: list[str], remove=(), add=(), move_to_latest: str | No
     if move_to_latest is not None and move_to_latest in history and move_to_latest not in set(remove):
         edited.append(move_to_latest)
     return edited + [i for i in dict.fromkeys(add) if i not in edited]
+
+
+@dataclass(frozen=True)
+class Belief:
+    item_id: str
+    sid: str
+    title: str           # the real item's title (with its year)
+    believed: str        # the model's greedy answer to "Title of <sid>:"
+    genres: str          # its greedy answer to "Genres of <sid>:"
+    right: bool          # the believed title is the real one (normalised, as the alignment probe scores)
+
+
+def sid_beliefs(model, tokenizer, dataset: Dataset, sidmap: SidMap, item_ids: list[str], trie=None) -> list[Belief]:
+    """What the active model itself thinks each SID is (the SID -> title and SID -> genres answers of
+    the alignment probe, `core.eval.alignment.item_answers`), beside the real item: a SID chip in the
+    reasoning whose model belief is wrong shows that the model reasons over a SID it does not know."""
+    from core.corpus.context import CorpusContext
+    from core.eval.alignment import item_answers, normalise
+
+    items = [i for i in dict.fromkeys(item_ids) if i in sidmap.codes and i in dataset.items]
+    if not items:
+        return []
+    ctx = CorpusContext(dataset, sidmap)
+    answers = item_answers(model, tokenizer, ctx, items, batch_size=len(items), progress=False, trie=trie)
+    return [Belief(a.item_id, sidmap.sid_text(a.item_id), ctx.title(a.item_id), a.title, a.genres,
+                   normalise(a.title) == normalise(ctx.title(a.item_id))) for a in answers]

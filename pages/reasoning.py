@@ -45,7 +45,7 @@ if reason:
     st.caption(f"Recommend is disabled: {reason}.")
 
 if clicked:
-    for key in (RESULT, f"{RESULT}:explain", f"{RESULT}:whatif"):
+    for key in (RESULT, f"{RESULT}:explain", f"{RESULT}:whatif", f"{RESULT}:beliefs"):
         st.session_state.pop(key, None)
     with ui.guarded("Recommending"):
         with st.spinner("Loading the model (once per checkpoint)..."):
@@ -97,6 +97,25 @@ if result:
     st.plotly_chart(charts.beam_tree(result["tree"], lambda codes: "".join(token(lv, c) for lv, c in enumerate(codes))),
                     key="beam_tree")
     st.caption("The beams kept at each SID level: node size and colour = that level's token probability.")
+    with st.expander("What the model thinks these SIDs are"):
+        st.caption("For each SID in the reasoning and the top-10: the real item, and what this variant answers "
+                   "when asked for the title and genres of that SID (the alignment probe's prompts). A wrong "
+                   "belief means the model reasons over a SID it does not know.")
+        if st.button("Ask the model about these SIDs", key="beliefs"):
+            with ui.guarded("Asking the model"):
+                from core.decode.stream import split_sid_chunks
+
+                model, tokenizer, meta, trie = resources.model(variant, name)
+                named = [i for kind, _, i in split_sid_chunks(result["reasoning"], sidmap) if kind == "sid" and i]
+                with st.spinner("Greedy answers for each SID..."):
+                    st.session_state[f"{RESULT}:beliefs"] = explain.sid_beliefs(
+                        model, tokenizer, dataset, sidmap, named + [r["item_id"] for r in result["topk"]], trie)
+        beliefs = st.session_state.get(f"{RESULT}:beliefs")
+        if beliefs is not None:
+            right = sum(b.right for b in beliefs)
+            st.markdown(f"The model names {right} of {len(beliefs)} SID(s) correctly.")
+            st.dataframe([{"sid": b.sid, "item": b.title, "the model says": b.believed, "its genres": b.genres,
+                           "right": "yes" if b.right else "no"} for b in beliefs], hide_index=True, key="beliefs_table")
     st.subheader("Faithfulness of the reasoning")
     traces.show_flags(result["flags"])
     if st.button("Send this trace to the labeling queue", key="send_to_queue"):

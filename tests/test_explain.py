@@ -7,7 +7,7 @@ import torch
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.explain import diff_top, edit_history, leave_one_out, pinned_change
+from core.explain import diff_top, edit_history, leave_one_out, pinned_change, sid_beliefs
 from core.llm.prompts import render_prompt, variant_messages
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
@@ -83,3 +83,16 @@ def test_edited_history_removes_moves_then_adds():
     assert edit_history(history, move_to_latest="b") == ["a", "c", "d", "b"]
     assert edit_history(history, remove=["a"], move_to_latest="a") == ["b", "c", "d"]
     assert edit_history(history) == history
+
+
+def test_sid_beliefs_report_the_models_own_answers(lm):
+    from core.corpus.facts import PROMPTS
+    from core.eval.alignment import greedy_lines
+
+    model, tokenizer = lm
+    beliefs = sid_beliefs(model, tokenizer, DATASET, SIDMAP, ["3", "999", "5", "3"])
+    assert [b.item_id for b in beliefs] == ["3", "5"]  # unknown ids dropped, duplicates once
+    said = greedy_lines(model, tokenizer, [PROMPTS["sid->title"].format(sid=SIDMAP.sid_text(i)) for i in ("3", "5")])
+    assert [b.believed for b in beliefs] == said
+    assert beliefs[0].title == "Film 3 (1993)" and beliefs[0].right == (said[0].strip().lower() == "film 3 (1993)")
+    assert sid_beliefs(model, tokenizer, DATASET, SIDMAP, ["999"]) == []

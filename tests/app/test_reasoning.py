@@ -81,6 +81,11 @@ def test_explain_and_what_if_after_a_recommendation(app):
     attribution = at.session_state["reasoning_result:ml-100k:explain"]
     assert attribution.target == top[0]["item_id"] and len(attribution.effects) == len(history) - attribution.left_out_of
     assert any("held fixed" in c.value for c in at.caption)
+    at.button(key="beliefs").click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    beliefs = at.session_state["reasoning_result:ml-100k:beliefs"]
+    assert {b.item_id for b in beliefs} >= {r["item_id"] for r in top}
+    assert any(m.value.startswith("The model names") for m in at.markdown)
     at.multiselect(key="whatif_remove").select(history[-1]).run()
     at.selectbox(key="whatif_pin").select(top[3]["item_id"]).run()
     at.button(key="whatif").click().run(timeout=300)
