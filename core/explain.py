@@ -13,6 +13,12 @@ the reasoning per occlusion would cost N generations and mix two effects.
 What-if (`diff_top`): the top-10 of an edited history against the original's, item by item (new,
 gone, moved up or down by how many ranks), and the rank change of one pinned item.
 
+What RL rewards (`sample_group`): one GRPO group for a history, sampled from a reasoning variant at a
+temperature, each rollout scored by the GRPO reward (`core.train.rewards`: levels of the target's SID
+matched, a real item) with its group-normalised advantage computed as TRL's GRPOTrainer does by
+default (reward minus the group mean, over the group's unbiased standard deviation + 1e-4): what a
+GRPO step would push up (advantage > 0) or down.
+
 Neither SID reasoning nor S-DPO explains a single recommendation; LIT's salience and counterfactual
 views for text classifiers are the model for these two.
 """
@@ -149,3 +155,61 @@ def sid_beliefs(model, tokenizer, dataset: Dataset, sidmap: SidMap, item_ids: li
     answers = item_answers(model, tokenizer, ctx, items, batch_size=len(items), progress=False, trie=trie)
     return [Belief(a.item_id, sidmap.sid_text(a.item_id), ctx.title(a.item_id), a.title, a.genres,
                    normalise(a.title) == normalise(ctx.title(a.item_id))) for a in answers]
+
+
+MAX_GROUP = 16
+
+
+@dataclass(frozen=True)
+class Rollout:
+    completion: str          # the sampled text (reasoning, `</think>`, answer)
+    answer_item: str | None  # the item of the first complete SID after `</think>` (None: no item)
+    parsed: bool             # a complete SID was found after `</think>`
+    levels: int              # leading SID levels that match the target's
+    reward: float            # the GRPO reward
+    advantage: float         # (reward - group mean) / (group std + 1e-4)
+
+
+def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, group_size: int = 8,
+                 temperature: float = 1.0, max_new_tokens: int = 176, seed: int = 0) -> list[Rollout]:
+    """`group_size` completions of the rendered `prompt`, sampled (seeded) at `temperature`, each
+    with its reward for `target` and its advantage within the group (module docstring)."""
+    import torch
+
+    from core.decode.inputs import encode_prompts, model_device, pad_token_id
+    from core.train.rewards import parse_answer, prefix_match, score_completion
+
+    if not 2 <= int(group_size) <= MAX_GROUP:
+        raise SidLensError(f"group size must be between 2 and {MAX_GROUP} (advantages compare the samples of a "
+                           f"group), not {group_size}")
+    if temperature <= 0:
+        raise SidLensError(f"the temperature must be positive to sample a group, not {temperature}")
+    if target not in sidmap.codes:
+        raise SidLensError(f"target item {target!r} has no SID in {sidmap.dataset}: the reward needs one")
+    inputs = encode_prompts(tokenizer, [prompt], model_device(model))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            out = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], do_sample=True,
+                                 temperature=temperature, top_k=0, top_p=1.0, num_return_sequences=int(group_size),
+                                 max_new_tokens=max_new_tokens, pad_token_id=pad_token_id(tokenizer))
+    finally:
+        model.train(was_training)
+    texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    scored = [score_completion(t, target, sidmap) for t in texts]
+    rollouts = []
+    for text, s, advantage in zip(texts, scored, group_advantages([s.reward for s in scored])):
+        codes = parse_answer(text, sidmap.levels)
+        levels = prefix_match(codes, sidmap.sid(target)) if codes is not None else 0
+        rollouts.append(Rollout(text, s.item_id, s.parsed, levels, s.reward, advantage))
+    return rollouts
+
+
+def group_advantages(rewards: list[float]) -> list[float]:
+    """(reward - group mean) / (unbiased group std + 1e-4), TRL GRPOTrainer's default (scale_rewards="group")."""
+    import statistics
+
+    mean, std = statistics.fmean(rewards), statistics.stdev(rewards)
+    return [(r - mean) / (std + 1e-4) for r in rewards]

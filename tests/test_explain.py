@@ -7,7 +7,16 @@ import torch
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.explain import diff_top, edit_history, leave_one_out, pinned_change, sid_beliefs
+from core.explain import (
+    MAX_GROUP,
+    diff_top,
+    edit_history,
+    group_advantages,
+    leave_one_out,
+    pinned_change,
+    sample_group,
+    sid_beliefs,
+)
 from core.llm.prompts import render_prompt, variant_messages
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
@@ -96,3 +105,32 @@ def test_sid_beliefs_report_the_models_own_answers(lm):
     assert [b.believed for b in beliefs] == said
     assert beliefs[0].title == "Film 3 (1993)" and beliefs[0].right == (said[0].strip().lower() == "film 3 (1993)")
     assert sid_beliefs(model, tokenizer, DATASET, SIDMAP, ["999"]) == []
+
+
+def test_group_advantages_match_trl():
+    from trl.trainer.utils import nanstd
+
+    rewards = [0.0, 0.35, 1.1, 0.0, 0.25, 0.35]
+    t = torch.tensor(rewards)
+    expected = ((t - t.mean()) / (nanstd(t) + 1e-4)).tolist()
+    assert group_advantages(rewards) == pytest.approx(expected, abs=1e-5)
+    assert group_advantages([0.1, 0.1, 0.1]) == pytest.approx([0.0, 0.0, 0.0], abs=1e-9)  # all-equal: no signal
+
+
+def test_sampled_group_is_seeded_and_scored_by_the_grpo_reward(lm):
+    from core.train.rewards import score_completion
+
+    model, tokenizer = lm
+    prompt = render_prompt(tokenizer, variant_messages({"think": True}, SIDMAP, DATASET, ["1", "2"])[0])
+    group = sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=4, max_new_tokens=12, seed=3)
+    assert len(group) == 4 and len({g.completion for g in group}) > 1  # sampled, not greedy
+    assert [g.completion for g in sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=4,
+                                               max_new_tokens=12, seed=3)] == [g.completion for g in group]
+    for g in group:
+        assert g.reward == score_completion(g.completion, "5", SIDMAP).reward
+    assert [g.advantage for g in group] == pytest.approx(group_advantages([g.reward for g in group]))
+    for bad in (0, 1, MAX_GROUP + 1):
+        with pytest.raises(SidLensError, match="group size must be between 2 and 16"):
+            sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=bad)
+    with pytest.raises(SidLensError, match="no SID"):
+        sample_group(model, tokenizer, prompt, SIDMAP, "999")
