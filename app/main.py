@@ -1,7 +1,7 @@
 """SID Lens workbench: `streamlit run app/main.py` (or `make app`).
 
 The shared sidebar picks the dataset and the active variant once for every page (kept in
-st.session_state); st.navigation routes to the six pages in `pages/`. When SIDs or a trained model
+st.session_state); st.navigation routes to the pages in `pages/`. When SIDs or a trained model
 are missing the sidebar says so and offers the quick pipeline instead of failing.
 """
 from __future__ import annotations
@@ -21,6 +21,8 @@ PAGES = [("overview", "Overview", ":material/dashboard:"),
          ("history", "History builder", ":material/playlist_add:"),
          ("reasoning", "Reasoning", ":material/psychology:"),
          ("codebook", "Codebook space", ":material/scatter_plot:"),
+         ("side_by_side", "Side by side", ":material/view_column:"),
+         ("groups", "RL groups", ":material/groups:"),
          ("compare", "Compare variants", ":material/compare:"),
          ("label", "Label", ":material/rate_review:")]
 

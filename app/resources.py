@@ -138,12 +138,18 @@ def _register_shipped(db: str, folders: tuple) -> list[str]:
     return register_shipped(store())
 
 
+def register_shipped() -> None:
+    """Register the shipped checkpoints the store lacks, once per set of checkpoint folders; a
+    warning per folder that could not be registered."""
+    for problem in _register_shipped(*_checkpoint_folders()):
+        st.warning(f"skipped checkpoint {ui.md(problem)}")
+
+
 def variants(name: str) -> list[dict]:
     """Runs of the dataset with a checkpoint (shipped ones registered), plus "tiny" when enabled."""
     from core.variants import variants as listed
 
-    for problem in _register_shipped(*_checkpoint_folders()):
-        st.warning(f"skipped checkpoint {ui.md(problem)}")
+    register_shipped()
     rows = listed(store(), name)
     if tiny_enabled():
         rows.append({"name": TINY, "stage": "random weights, for tests", "checkpoint": TINY, "dataset": name})

@@ -13,6 +13,9 @@ the reasoning per occlusion would cost N generations and mix two effects.
 What-if (`diff_top`): the top-10 of an edited history against the original's, item by item (new,
 gone, moved up or down by how many ranks), and the rank change of one pinned item.
 
+Side by side (`agreement`): how far the top-10s of several variants on one history overlap, and
+whether their top-1 items share the level-1 code (the coarse region of the codebook).
+
 What RL rewards (`sample_group`): one GRPO group for a history, sampled from a reasoning variant at a
 temperature, each rollout scored by the GRPO reward (`core.train.rewards`: levels of the target's SID
 matched, a real item) with its group-normalised advantage computed as TRL's GRPOTrainer does by
@@ -213,3 +216,18 @@ def group_advantages(rewards: list[float]) -> list[float]:
 
     mean, std = statistics.fmean(rewards), statistics.stdev(rewards)
     return [(r - mean) / (std + 1e-4) for r in rewards]
+
+
+def agreement(topks: dict[str, list[str]], sidmap: SidMap) -> dict:
+    """{"overlap": [{a, b, shared}] for every pair of variants (items both top-k lists hold),
+    "common": items in every list, "level1": {variant: level-1 code of its top-1},
+    "same_level1": whether all top-1s share it}. `topks` maps a variant to its item ids, best first."""
+    from itertools import combinations
+
+    names = list(topks)
+    overlap = [{"a": a, "b": b, "shared": len(set(topks[a]) & set(topks[b]))} for a, b in combinations(names, 2)]
+    sets = [set(v) for v in topks.values()]
+    common = [i for i in (topks[names[0]] if names else []) if all(i in s for s in sets)]
+    level1 = {n: sidmap.codes[v[0]][0] for n, v in topks.items() if v and v[0] in sidmap.codes}
+    return {"overlap": overlap, "common": common, "level1": level1,
+            "same_level1": len(level1) == len(names) and len(set(level1.values())) == 1}

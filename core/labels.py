@@ -62,16 +62,34 @@ def send_to_queue(store: Store, *, run: str, history: list[str], prompt: str, re
     return tid
 
 
+def send_group(store: Store, *, run: str, history: list[str], prompt: str, completions: list[str],
+               answers: list[str | None], flags: list[dict], sidmap=None, user_id: str = "") -> list[str]:
+    """Queue every completion of one sampled group (the RL groups page) as a trace of the same
+    prompt, so labels on them become preference pairs; their ids. A completion's reasoning is its
+    whole text (answer SID included), its top-1 the item it answered (none when it named no item)."""
+    if not (len(completions) == len(answers) == len(flags)) or not completions:
+        raise SidLensError("a group needs one answer and one set of flags per completion, and at least one")
+    ids = []
+    for text, answer, flag in zip(completions, answers, flags):
+        topk = [{"item_id": answer, "sid": sidmap.sid_text(answer) if sidmap is not None else ""}] if answer else []
+        ids.append(send_to_queue(store, run=run, history=history, prompt=prompt, reasoning=text, topk=topk,
+                                 flags=flag, user_id=user_id))
+    return list(dict.fromkeys(ids))
+
+
 def trace_runs(store: Store) -> list[str]:
     """Runs that have traces (evaluated variants, and variants used on the Reasoning page)."""
     return [r[0] for r in store.db.execute("select distinct run from traces where run != '' order by run")]
 
 
-def queue(store: Store, runs: list[str] | None = None) -> list[dict]:
+def queue(store: Store, runs: list[str] | None = None, with_direct: bool = False) -> list[dict]:
     """Traces of `runs` (all when None) to label: those sent from the app first, newest first, then
-    the stored traces of evaluations."""
+    the stored traces of evaluations. Only traces with reasoning unless `with_direct` (the traces of
+    direct-answer variants hold a top-10 and nothing to judge as reasoning)."""
     where, params = (f"run in ({', '.join('?' * len(runs))})", list(runs)) if runs is not None else (None, [])
     rows = store.rows("traces", where, params, order_by="created desc, id")
+    if not with_direct:
+        rows = [r for r in rows if (r.get("reasoning") or "").strip()]
     return sorted(rows, key=lambda r: r.get("source") != "app")
 
 
@@ -174,6 +192,20 @@ def preference_pairs(store: Store) -> list[dict]:
                 pairs.append({"prompt": prompt, "chosen": completion(ta), "rejected": completion(tb),
                               "chosen_trace": ta["id"], "rejected_trace": tb["id"], "margin": qa - qb})
     return pairs
+
+
+def pairable_labels(store: Store) -> int:
+    """Labels on traces whose prompt has another labeled trace: the ones that can become preference
+    pairs (a pair is made once their mean qualities differ)."""
+    prompts: dict[str, set[str]] = {}
+    labelled: dict[str, int] = {}
+    for r in store.rows("labels"):
+        labelled[r["trace_id"]] = labelled.get(r["trace_id"], 0) + 1
+    for tid in labelled:
+        trace = store.get("traces", tid)
+        if trace and trace.get("prompt"):
+            prompts.setdefault(trace["prompt"], set()).add(tid)
+    return sum(labelled[t] for ids in prompts.values() if len(ids) > 1 for t in ids)
 
 
 def load_pairs(path: str | Path) -> list[dict]:

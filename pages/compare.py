@@ -12,7 +12,7 @@ name = state.dataset_name()
 db = resources.store()
 dataset, sidmap = ui.page_data(name, need_sids=False)
 with ui.guarded("Registering shipped checkpoints"):
-    V.register_shipped(db)
+    resources.register_shipped()
 
 splits = V.splits(db, name) or ["test"]
 split = st.selectbox("Split", splits, key="compare_split",

@@ -17,10 +17,12 @@ others = {r["name"] for r in db.rows("runs", "dataset != ?", [name])}
 here = [r for r in L.trace_runs(db) if r not in others]  # this dataset's runs, and the tiny test model
 runs = st.multiselect("Runs", here, key="label_runs", placeholder="all runs",
                       help="traces sent from the Reasoning page carry the variant's name")
-queue = L.queue(db, runs or here)
+with_direct = st.checkbox("Include traces without reasoning (direct-answer variants)", key="label_direct",
+                          help="by default the queue holds the traces that have reasoning to judge")
+queue = L.queue(db, runs or here, with_direct=with_direct)
 if not queue:
-    st.info("The queue is empty: send a trace from the Reasoning page, or evaluate a variant "
-            "(its stored traces appear here).")
+    st.info("The queue is empty: send a trace from the Reasoning or RL groups page, or evaluate a reasoning "
+            "variant (its stored traces appear here); traces without reasoning show when included above.")
     st.stop()
 
 mine = {r["trace_id"]: r for r in L.labels(db, annotator.strip())} if annotator.strip() else {}
@@ -42,9 +44,10 @@ def _skip() -> None:
 
 
 nav = st.columns([1, 1, 1, 5])
-nav[0].button("Previous", key="label_prev", on_click=_go, args=(index - 1,), disabled=index == 0)
-nav[1].button("Next", key="label_next", on_click=_go, args=(index + 1,), disabled=index == len(queue) - 1)
-nav[2].button("Skip", key="label_skip", on_click=_skip, help="to the next trace you have not labeled")
+nav[0].button("Previous", key="label_prev", on_click=_go, args=(index - 1,), disabled=index == 0, shortcut="P")
+nav[1].button("Next", key="label_next", on_click=_go, args=(index + 1,), disabled=index == len(queue) - 1,
+              shortcut="N")
+nav[2].button("Skip", key="label_skip", on_click=_skip, help="to the next trace you have not labeled", shortcut="S")
 nav[3].caption(f"Trace {index + 1} of {len(queue)}: run {ui.md(trace.get('run') or '?')}, "
                f"{'sent from the app' if trace.get('source') == 'app' else 'user ' + ui.md(trace.get('user_id'))}")
 
@@ -74,13 +77,41 @@ with form:
         except Exception as exc:  # shown below the form; the page stays usable
             st.session_state["label_status"] = ("error", f"Not saved: {ui.md(exc)}")
 
+    def _quick(quality: int | None = None, flag: str | None = None) -> None:
+        """A keyboard shortcut's callback: save with this quality, or with this flag flipped (the widgets'
+        own state is dropped so they show the saved label on the rerun)."""
+        current = quality or st.session_state.get(f"quality:{key}") or (given or {}).get("quality")
+        flags = {f: st.session_state.get(f"flag:{f}:{key}", bool(given and (given.get("flags") or {}).get(f)))
+                 for f in L.LABEL_FLAGS}
+        if flag:
+            flags[flag] = not flags[flag]
+        if current is None:
+            st.session_state["label_status"] = ("info", "Give a quality score (keys 1-5) before the flags.")
+            return
+        try:
+            L.save_label(resources.store(), trace["id"], annotator, current, flags,
+                         st.session_state.get(f"note:{key}", (given or {}).get("note", "")))
+            st.session_state["label_status"] = ("success", f"Saved: quality {current} for trace {trace['id']}.")
+        except Exception as exc:  # shown below the form; the page stays usable
+            st.session_state["label_status"] = ("error", f"Not saved: {ui.md(exc)}")
+        for widget in [f"quality:{key}"] + [f"flag:{f}:{key}" for f in L.LABEL_FLAGS]:
+            st.session_state.pop(widget, None)
+
     disabled = not annotator.strip()
+    keys = st.columns(5)
+    for q, column in zip(range(1, 6), keys):
+        column.button(str(q), key=f"quick_quality_{q}", on_click=_quick, kwargs={"quality": q}, disabled=disabled,
+                      shortcut=str(q), help=f"quality {q} (key {q})", width="stretch")
     st.radio("Quality (1 = poor, 5 = excellent)", [1, 2, 3, 4, 5], horizontal=True, key=f"quality:{key}",
              index=None if given is None else given["quality"] - 1, on_change=_save, disabled=disabled)
-    for flag, text in L.LABEL_FLAGS.items():
-        st.checkbox(text, key=f"flag:{flag}:{key}", value=bool(given and (given.get("flags") or {}).get(flag)),
-                    on_change=_save, disabled=disabled)
+    for number, (flag, text) in enumerate(L.LABEL_FLAGS.items(), start=1):
+        box, toggle = st.columns([6, 1])
+        box.checkbox(text, key=f"flag:{flag}:{key}", value=bool(given and (given.get("flags") or {}).get(flag)),
+                     on_change=_save, disabled=disabled)
+        toggle.button("flip", key=f"quick_flag_{flag}", on_click=_quick, kwargs={"flag": flag}, disabled=disabled,
+                      shortcut=f"Alt+{number}", help=f"flip this flag (Alt+{number})")
     st.text_area("Note", key=f"note:{key}", value=(given or {}).get("note", ""), on_change=_save, disabled=disabled)
+    st.caption("Keys: 1-5 quality, Alt+1..Alt+4 flip a flag, N next, P previous, S skip.")
     kind, message = st.session_state.pop("label_status", (None, None))
     if kind:
         getattr(st, kind)(message)
@@ -100,7 +131,8 @@ with st.expander("Export and agreement"):
                           disabled=not pairs, key="export_pairs",
                           help="for `python -m core train dpo --pairs pairs.jsonl`" if pairs else
                           "needs two traces of one prompt with different quality")
-    st.caption(f"{len(rows)} label(s); {len(pairs)} preference pair(s).")
+    st.caption(f"{len(rows)} label(s), {L.pairable_labels(db)} of them on traces that share a prompt with another "
+               f"labeled trace (they can become pairs); {len(pairs)} preference pair(s).")
     people = L.annotators(db)
     if len(people) < 2:
         st.caption("Cohen's kappa needs two annotators.")

@@ -9,6 +9,7 @@ from core.data.schema import Dataset, Item
 from core.errors import SidLensError
 from core.explain import (
     MAX_GROUP,
+    agreement,
     diff_top,
     edit_history,
     group_advantages,
@@ -134,3 +135,12 @@ def test_sampled_group_is_seeded_and_scored_by_the_grpo_reward(lm):
             sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=bad)
     with pytest.raises(SidLensError, match="no SID"):
         sample_group(model, tokenizer, prompt, SIDMAP, "999")
+
+
+def test_agreement_of_variants_on_one_history():
+    topks = {"sft": ["1", "2", "3"], "grpo": ["5", "2", "1"], "dpo": ["9", "1", "4"]}
+    got = agreement(topks, SIDMAP)
+    assert got["overlap"] == [{"a": "sft", "b": "grpo", "shared": 2}, {"a": "sft", "b": "dpo", "shared": 1},
+                              {"a": "grpo", "b": "dpo", "shared": 1}]
+    assert got["common"] == ["1"] and got["level1"] == {"sft": 1, "grpo": 1, "dpo": 1} and got["same_level1"]
+    assert not agreement({"sft": ["1"], "grpo": ["2"]}, SIDMAP)["same_level1"]  # codes 1 and 2 at level 1

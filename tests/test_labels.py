@@ -55,6 +55,10 @@ def test_queue_puts_app_traces_first_and_filters_runs(store):
     assert [t["id"] for t in L.queue(store)] == [app, "t2", "t1"]
     assert [t["id"] for t in L.queue(store, ["sft", "dpo"])] == [app, "t1"]
     assert L.queue(store, []) == [] and L.trace_runs(store) == ["dpo", "grpo", "sft"]
+    store.upsert("traces", {"id": "t3", "run": "sft", "prompt": "p", "reasoning": " ", "source": "eval",
+                            "created": "2024-01-03"})
+    assert "t3" not in [t["id"] for t in L.queue(store)]  # nothing to judge as reasoning
+    assert [t["id"] for t in L.queue(store, with_direct=True)] == [app, "t3", "t2", "t1"]
 
 
 def test_kappa_and_exports(store):
@@ -82,6 +86,7 @@ def test_preference_pairs_round_trip(store, tmp_path):
     L.save_label(store, good, "bob", 4, {})
     L.save_label(store, bad, "ann", 2, {})
     L.save_label(store, other, "ann", 1, {})
+    assert L.pairable_labels(store) == 3  # good's two labels and bad's one; other's prompt has no partner
     pairs = L.preference_pairs(store)
     assert pairs == [{"prompt": PROMPT, "chosen": "<think>drama fan</think><a_1><b_2><c_3>",
                       "rejected": "<think>random</think><a_4><b_5><c_6>", "chosen_trace": good,
@@ -92,3 +97,22 @@ def test_preference_pairs_round_trip(store, tmp_path):
     path.write_text('{"prompt": "p", "chosen": ""}\n')
     with pytest.raises(SidLensError, match="line 1"):
         L.load_pairs(path)
+
+
+def test_a_sent_group_shares_one_prompt_and_its_labels_become_pairs(store):
+    from core.sid.sidmap import SidMap
+
+    sidmap = SidMap("toy", "hand", [8, 8, 8], {"9": (1, 2, 3), "7": (4, 5, 6)})
+    completions = ["<think>drama</think><a_1><b_2><c_3>", "<think>noise</think><a_4><b_5><c_6>", "<think>cut"]
+    ids = L.send_group(store, run="grpo", history=["1", "2"], prompt=PROMPT, completions=completions,
+                       answers=["9", "7", None], flags=[{}, {}, {}], sidmap=sidmap)
+    assert len(ids) == 3 and {store.get("traces", i)["prompt"] for i in ids} == {PROMPT}
+    assert store.get("traces", ids[2])["topk"] == []  # it named no item
+    for tid, quality in zip(ids, (5, 2, 1)):
+        L.save_label(store, tid, "ann", quality, {})
+    pairs = L.preference_pairs(store)
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [(completions[0], completions[1]),
+                                                             (completions[0], completions[2]),
+                                                             (completions[1], completions[2])]
+    with pytest.raises(SidLensError, match="one answer and one set of flags"):
+        L.send_group(store, run="grpo", history=["1"], prompt=PROMPT, completions=["a"], answers=[], flags=[])

@@ -56,3 +56,29 @@ def test_exports_and_kappa(app, app_env):
     assert kappa["traces"] == 3 and kappa["useful"] == 1.0
     pairs = L.preference_pairs(store)
     assert len(pairs) == 3 and all(json.loads(L.export_jsonl([p]))["prompt"] == "same prompt" for p in pairs)
+
+
+def test_keyboard_buttons_save_quality_and_flip_flags(app, app_env):
+    _queue(Store(app_env))
+    at = app("label")
+    at.text_input(key="annotator").input("ann").run()
+    current = L.queue(Store(app_env))[0]["id"]
+    at.button(key="quick_flag_faithful").click().run()
+    assert Store(app_env).get("labels", [current, "ann"]) is None  # no quality yet: nothing saved
+    assert any("before the flags" in i.value for i in at.info)
+    at.button(key="quick_quality_3").click().run()
+    assert Store(app_env).get("labels", [current, "ann"])["quality"] == 3
+    assert at.radio(key=f"quality:{current}:ann").value == 3  # the radio shows what was saved
+    at.button(key="quick_flag_faithful").click().run()
+    saved = Store(app_env).get("labels", [current, "ann"])
+    assert saved["quality"] == 3 and saved["flags"]["faithful"] is True
+    assert at.checkbox(key=f"flag:faithful:{current}:ann").value is True
+    assert any("Keys: 1-5 quality" in c.value for c in at.caption)
+
+
+def test_direct_answer_traces_only_when_asked(app, app_env):
+    L.send_to_queue(Store(app_env), run="tiny", history=["1"], prompt="p", reasoning="", topk=[], flags={})
+    at = app("label")
+    assert any("queue is empty" in i.value for i in at.info)
+    at.checkbox(key="label_direct").check().run()
+    assert "of 1" in at.get("progress")[0].proto.text

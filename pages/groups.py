@@ -1,0 +1,102 @@
+"""RL groups: what GRPO would reward for the current history. A group of completions is sampled
+from a reasoning variant at a temperature; each shows its reasoning, answer, reward (SID levels
+matched, a real item) and group-normalised advantage: what a GRPO step pushes up or down. The
+group can be sent to the labeling queue, where labels on one prompt become DPO pairs."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import resources, state, traces, ui
+from core import explain, labels, recommend
+from core.histories import user_history
+from core.train.rewards import VALID_BONUS, level_reward
+
+st.title("RL groups")
+name = state.dataset_name()
+GROUP = f"rl_group:{name}"
+dataset, sidmap = ui.page_data(name)
+variant = None
+with ui.guarded("Listing variants"):
+    variant = state.active_variant(resources.variants(name))
+if variant is None:
+    st.info("No trained model for this dataset yet: the sidebar offers to train one.")
+    st.stop()
+history = state.history()
+st.markdown(f"Variant **{ui.md(variant['name'])}**, history of {len(history)} item(s) from the History builder.")
+if not history:
+    st.info("The history is empty: add items on the History builder page.")
+    st.stop()
+
+user_id = st.session_state.get("history_user_id") or ""
+real_next = None
+if user_id in dataset.sequences and user_history(dataset, user_id, len(history)) == history:
+    from core.data.split import Split
+
+    real_next = Split(dataset).example(user_id, "test").target
+items = [real_next] if real_next else []
+items += [i for i in dataset.items if i != real_next and i not in history]
+target = st.selectbox("Target item (what the reward compares the answer with)", items, key="group_target",
+                      format_func=lambda i: ui.item_label(dataset.items.get(i))
+                      + (f" (user {user_id}'s real next item)" if i == real_next else ""))
+left, middle, right = st.columns(3)
+size = left.number_input("Group size", min_value=0, max_value=64, value=8, step=1, key="group_size",
+                         help=f"completions sampled for the prompt (2 to {explain.MAX_GROUP})")
+temperature = middle.slider("Temperature", 0.1, 1.5, 1.0, 0.1, key="group_temperature",
+                            help="GRPO's rollouts sample at 1.0")
+seed = right.number_input("Seed", min_value=0, value=0, step=1, key="group_seed")
+max_new = st.slider("Max new tokens", 16, 512, 176, key="group_max_tokens",
+                    help="GRPO's cpu preset caps completions at 176 tokens; a completion cut before its SID scores 0")
+
+if st.button("Sample the group", type="primary", key="sample_group"):
+    st.session_state.pop(GROUP, None)
+    with ui.guarded("Sampling the group"):
+        model, tokenizer, meta, _ = resources.model(variant, name)
+        if not meta.get("think"):
+            st.warning(f"{ui.md(variant['name'])} answers without reasoning; GRPO starts from a reasoning variant "
+                       "(reason or grpo), so its group shows answers only.")
+        prompt, notes = recommend.prompt_for(tokenizer, meta, sidmap, dataset, history)
+        for note in notes:
+            st.info(note)
+        with st.spinner(f"Sampling {size} completions..."):
+            group = explain.sample_group(model, tokenizer, prompt, sidmap, target, int(size), temperature,
+                                         max_new, int(seed))
+        st.session_state[GROUP] = {"variant": variant["name"], "history": history, "prompt": prompt,
+                                   "target": target, "group": group}
+
+result = st.session_state.get(GROUP)
+if result:
+    group = result["group"]
+    rewards = [g.reward for g in group]
+    cols = st.columns(3)
+    cols[0].metric("Mean reward", f"{sum(rewards) / len(rewards):.3f}")
+    cols[1].metric("Answers that parse", f"{sum(g.parsed for g in group)}/{len(group)}")
+    cols[2].metric("Distinct rewards", len(set(rewards)),
+                   help="1 means every completion scored the same: the group gives GRPO no signal")
+    if len(set(rewards)) == 1:
+        st.warning("Every completion got the same reward: all advantages are 0 and GRPO learns nothing from "
+                   "this prompt.")
+    st.caption(f"Reward = {level_reward(1, sidmap.levels)} / {level_reward(2, sidmap.levels)} / 1.0 for the "
+               f"first 1 / 2 / all SID levels of the target matched, + {VALID_BONUS} for a real item, 0 when no SID "
+               "follows </think>. Advantage = (reward - group mean) / (group std + 1e-4), as TRL computes it.")
+    st.dataframe([{"#": n, "answer": ui.item_label(dataset.items.get(g.answer_item)) if g.answer_item else
+                   ("(not an item)" if g.parsed else "(no SID after </think>)"), "levels matched": g.levels,
+                   "real item": bool(g.answer_item), "reward": g.reward, "advantage": round(g.advantage, 3)}
+                  for n, g in enumerate(group, start=1)], hide_index=True, key="group_table")
+    checker = resources.faithfulness(name)
+    for n, g in enumerate(sorted(group, key=lambda g: -g.advantage), start=1):
+        reasoning = g.completion.split("</think>")[0]
+        with st.expander(f"advantage {g.advantage:+.2f} · reward {g.reward:.2f} · "
+                         f"{ui.item_label(dataset.items.get(g.answer_item)) if g.answer_item else 'no item'}"):
+            st.markdown(traces.reasoning_markdown(g.completion, dataset, sidmap) if g.completion.strip()
+                        else "(nothing generated)")
+            traces.show_flags(checker.flags(reasoning, result["history"], answer=g.answer_item))
+    if st.button(f"Send the group to labeling ({len(group)} traces)", key="send_group"):
+        with ui.guarded("Sending the group"):
+            ids = labels.send_group(resources.store(), run=result["variant"], history=result["history"],
+                                    prompt=result["prompt"], completions=[g.completion for g in group],
+                                    answers=[g.answer_item for g in group],
+                                    flags=[checker.flags(g.completion.split("</think>")[0], result["history"],
+                                                         answer=g.answer_item) for g in group], sidmap=sidmap,
+                                    user_id=user_id)
+            st.success(f"Queued {len(ids)} traces of one prompt: labels on them become preference pairs "
+                       "(Label page, export pairs).")

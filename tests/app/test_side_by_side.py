@@ -1,0 +1,51 @@
+"""Side by side page: two variants (the tiny model and a saved tiny checkpoint that reasons) on one
+history, each column with its top-10, and their agreement."""
+from __future__ import annotations
+
+import torch
+
+from core.store import Store
+from tests.app.test_reasoning import _with_user_history
+
+
+def _saved_tiny_checkpoint(tmp_path) -> str:
+    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
+    from core.llm.backbone import load_base
+    from core.llm.sid_tokens import add_sid_tokens
+    from core.llm.tiny import tiny_model
+    from core.sid.build import load_sidmap
+
+    sidmap = load_sidmap("ml-100k")
+    model, tokenizer = tiny_model(seed=2)
+    base = tmp_path / "tiny-base"
+    model.save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    model, tokenizer = load_base(str(base))
+    torch.manual_seed(2)
+    peft_model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4, dropout=0.0))
+    path = save_checkpoint(peft_model, tokenizer, sidmap, tmp_path / "checkpoints" / "thinker",
+                           meta={"run": "thinker", "stage": "reason", "window": 20, "think": True, "history": "facts"})
+    return str(path)
+
+
+def test_one_variant_is_not_enough(app):
+    at = _with_user_history(app)
+    at.switch_page("../pages/side_by_side.py").run()
+    assert not at.exception and any("at least two trained variants" in i.value for i in at.info)
+
+
+def test_two_variants_side_by_side_with_their_agreement(app, app_env, tmp_path):
+    Store(app_env).start_run("thinker", dataset="ml-100k", stage="reason", config={},
+                             checkpoint=_saved_tiny_checkpoint(tmp_path), status="done")
+    at = _with_user_history(app)
+    at.switch_page("../pages/side_by_side.py").run()
+    assert set(at.multiselect(key="side_variants").value) == {"thinker", "tiny"}
+    at.slider(key="side_max_tokens").set_value(8).run()
+    at.button(key="side_run").click().run(timeout=300)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    result = at.session_state["side_by_side:ml-100k"]["results"]
+    assert set(result) == {"thinker", "tiny"} and all(len(r["topk"]) == 10 for r in result.values())
+    assert result["thinker"]["reasoning"] != "" and result["tiny"]["reasoning"] == ""  # only the thinker reasons
+    overlap = at.dataframe(key="side_overlap").value
+    shared = len({r["item_id"] for r in result["thinker"]["topk"]} & {r["item_id"] for r in result["tiny"]["topk"]})
+    assert overlap["top-10 items in both"].tolist() == [shared]
