@@ -28,15 +28,21 @@ VALID_KEY = f"cand{N_CANDIDATES}_valid_ratio"
 def sample_candidates(split: Split, user_id: str, n: int = N_CANDIDATES, seed: int = 0,
                       part: str = "test") -> list[str]:
     """The target of `part` for `user_id` plus n-1 never-seen items, in a seeded shuffled order."""
+    return candidates_for(split, str(user_id), split.example(user_id, part).target, n, f"{seed}:{user_id}")
+
+
+def candidates_for(split: Split, user_id: str, target: str, n: int = N_CANDIDATES, key: str = "0") -> list[str]:
+    """`target` plus n-1 items `user_id` never interacted with, drawn and shuffled by a generator
+    seeded with `key` (the evaluation keys by seed and user; training lists, several per user, by
+    seed, user and history length)."""
     if n < 1:
         raise SidLensError(f"the number of candidates must be at least 1, got {n}")
-    target = split.example(user_id, part).target
     ever_seen = set(split.sequences[str(user_id)])
     pool = sorted(item for item in split.dataset.items if item not in ever_seen)
     if len(pool) < n - 1:
         raise SidLensError(f"user {user_id} has only {len(pool)} unseen items, fewer than the {n - 1} "
                            f"negatives the {n}-candidate protocol needs")
-    rng = random.Random(f"{seed}:{user_id}")
+    rng = random.Random(key)
     candidates = [target] + rng.sample(pool, n - 1)
     rng.shuffle(candidates)
     return candidates

@@ -38,12 +38,18 @@ def save_results(store: Store, run: str, split_name: str, per_user: Sequence[dic
                  users: int) -> None:
     """Record `metrics` for (run, split_name) and replace its per-user rows with `per_user`."""
     store.run(run)  # refuses an unknown run with the list of known ones
+    save_user_results(store, run, split_name, per_user)
+    store.record_metrics(run, split_name, metrics, users)
+
+
+def save_user_results(store: Store, run: str, split_name: str, per_user: Sequence[dict]) -> None:
+    """Replace the per-user rows of (run, split_name): what evaluation writes, and what registering a
+    shipped checkpoint rebuilds from its traces (so paired CIs work on a clean clone)."""
     rows = [{"run": run, "split": split_name, "user_id": str(r["user_id"]), "target": str(r["target"]),
              "rank": None if r.get("rank") is None else int(r["rank"]), "topk": list(r["topk"])[:TOP_K]}
             for r in per_user]
     store.delete_where("user_results", "run = ? and split = ?", [run, split_name])
     store.upsert("user_results", rows)
-    store.record_metrics(run, split_name, metrics, users)
 
 
 def load_results(store: Store, run: str, split: str = "test") -> Results:

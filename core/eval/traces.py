@@ -105,9 +105,21 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
 
 
 def import_traces(store: Store, folder) -> int:
-    """Put the traces shipped in a checkpoint folder into the store (a clean clone's empty database)."""
+    """Put the traces shipped in a checkpoint folder into the store (a clean clone's empty database),
+    and rebuild the per-user results of each evaluated split from them (target, top-10, rank), which
+    the paired confidence intervals, exposure and drill-down read."""
+    from core.eval.results import save_user_results, user_result
+
     rows = read_jsonl(Path(folder) / TRACES_FILE)
     store.upsert("traces", rows)
+    by_split: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row.get("target") and row.get("source", "eval") == "eval":
+            ranked = [r["item_id"] if isinstance(r, dict) else str(r) for r in row.get("topk") or []]
+            by_split.setdefault((row["run"], row["split"]), []).append(
+                user_result(row["user_id"], row["target"], ranked, row.get("target_rank")))
+    for (run, split), per_user in by_split.items():
+        save_user_results(store, run, split, per_user)
     return len(rows)
 
 

@@ -2,6 +2,7 @@
 
     python -m core train dpo  --from sft [--negatives 1] [--sampler random|popularity|hard] [--pairs FILE]
     python -m core train sdpo --from sft --negatives 3   [--sampler random|popularity|hard]
+    python -m core train sdpo --from sft --negatives 3 --protocol candidates   # S-DPO's protocol
 
 What happens:
 1. Plan. `max_steps * batch_size` training examples of the leave-one-out split (seeded shuffle of
@@ -44,11 +45,14 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW
+from core.eval.candidates import N_CANDIDATES
+from core.llm.prompts import DEFAULT_WINDOW, history_style
 from core.runs import relative_to_repo, resolve_repo_path
 from core.store import Store
 from core.train.negatives import SAMPLERS
 from core.train.stage import StageSettings, finish_stage, start_stage
+
+PROTOCOLS = ("all-items", "candidates")
 
 
 @dataclass
@@ -63,6 +67,9 @@ class PreferenceSettings(StageSettings):
     negatives: int = field(default=1, metadata={"help": "negatives per example (K); dpo uses 1"})
     sampler: str = field(default="random", metadata={"choices": SAMPLERS, "help": "how negatives are drawn: random "
                                                      "unseen items, popularity-weighted, or hard (the SFT beam's top-K)"})
+    protocol: str = field(default="all-items", metadata={"choices": PROTOCOLS, "help": "all-items: the recommendation "
+                          "prompt, negatives from --sampler; candidates: S-DPO's protocol, the prompt lists 20 candidates "
+                          "and the K negatives are drawn uniformly from the 19 that are not the target"})
     pairs: str | None = field(default=None, metadata={"help": "JSONL of labeled preference pairs exported from the app "
                                                       "(dpo only; replaces the sampled negatives)"})
     beta: float = field(default=1.0, metadata={"help": "inverse temperature of the implicit reward (S-DPO uses 1)"})
@@ -82,6 +89,14 @@ class PreferenceSettings(StageSettings):
             raise SidLensError("dpo trains with one negative: use `train sdpo --negatives K` for more")
         if self.pairs and self.STAGE != "dpo":
             raise SidLensError("--pairs holds one rejected response per prompt: use it with `train dpo`")
+        if self.protocol not in PROTOCOLS:
+            raise SidLensError(f"unknown protocol {self.protocol!r} (choose {', '.join(PROTOCOLS)})")
+        if self.protocol == "candidates" and (self.pairs or self.sampler != "random"):
+            raise SidLensError("--protocol candidates draws the negatives uniformly from the prompt's candidates: "
+                               "it takes neither --pairs nor --sampler")
+        if self.protocol == "candidates" and self.negatives > N_CANDIDATES - 1:
+            raise SidLensError(f"--negatives {self.negatives} needs {self.negatives + 1} candidates; a list holds "
+                               f"{N_CANDIDATES}")
         if self.max_steps < 1 or self.batch_size < 1 or self.beta <= 0:
             raise SidLensError("--max-steps and --batch-size must be at least 1 and --beta positive")
 
@@ -122,7 +137,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     from core.runs import resolve_run
     from core.sid.build import load_sidmap
     from core.train.preference_loop import run_loop
-    from core.train.preference_plan import item_plan, pair_plan, reference_logps
+    from core.train.preference_plan import candidate_plan, item_plan, pair_plan, reference_logps
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -131,14 +146,17 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     ckpt = resolve_repo_path(parent["checkpoint"])
     dataset = load_dataset(parent["dataset"], store)
     sidmap = load_sidmap(parent["dataset"], store)
-    window = read_meta(ckpt).get("window", DEFAULT_WINDOW)
+    parent_meta = read_meta(ckpt)
+    window = parent_meta.get("window", DEFAULT_WINDOW)
     started = time.perf_counter()
     reference, tokenizer, _ = load_checkpoint(ckpt, sidmap, merge=True)
     n_examples = settings.max_steps * settings.batch_size
     if settings.pairs:
         plan = pair_plan(settings.pairs, tokenizer, n_examples, settings.seed)
+    elif settings.protocol == "candidates":
+        plan = candidate_plan(tokenizer, sidmap, dataset, parent_meta, settings, n_examples)
     else:
-        plan = item_plan(reference, tokenizer, SidTrie(sidmap, tokenizer), dataset, window, settings, n_examples)
+        plan = item_plan(reference, tokenizer, SidTrie(sidmap, tokenizer), dataset, parent_meta, settings, n_examples)
     negatives_seconds = time.perf_counter() - started
     ref = reference_logps(reference, tokenizer, plan, settings.batch_size)
     ref_seconds = time.perf_counter() - started - negatives_seconds
@@ -158,7 +176,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     record = {"stage": settings.STAGE, "parent": settings.from_run, "dataset": parent["dataset"],
               "base_model": meta["base_model"], "precision": "fp32", "steps": len(logs),
               "examples": len(logs) * settings.batch_size, "negatives": 1 if settings.pairs else settings.negatives,
-              "sampler": "pairs" if settings.pairs else settings.sampler,
+              "sampler": "pairs" if settings.pairs else settings.sampler, "protocol": settings.protocol,
               "train_seconds": round(outcome["seconds"], 1),
               "seconds_per_step": round(outcome["seconds"] / max(len(logs), 1), 2),
               "negatives_seconds": round(negatives_seconds, 1), "reference_seconds": round(ref_seconds, 1),
@@ -166,7 +184,8 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "expected_first_loss": round(math.log(1 + (1 if settings.pairs else settings.negatives)), 4),
               "reward_accuracy_last10": _mean(tail, "reward_accuracy"), "margin_last10": _mean(tail, "margin"),
               "stopped_early": outcome["stopped_early"]}
-    meta = {"base_model": meta["base_model"], "stage": settings.STAGE, "parent": settings.from_run, "window": window}
+    meta = {"base_model": meta["base_model"], "stage": settings.STAGE, "parent": settings.from_run, "window": window,
+            "history": history_style(parent_meta), "protocol": settings.protocol}
     return finish_stage(model, tokenizer, sidmap, settings, store, meta=meta, record=record, config=config,
                         summary=("command", "train_seconds", "steps", "seconds_per_step", "adapter_mb"))
 

@@ -25,7 +25,8 @@ def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, pr
     """Train `model` in place on `plan` (batches of `settings.batch_size` rows, in order).
 
     Returns {"logs": one dict per step, "seconds": training time, "stopped_early": bool}; each log
-    (loss, rewards_chosen, rewards_rejected, reward_accuracy, margin, lr, grad_norm, step_seconds)
+    (loss, rewards_chosen, rewards_rejected, reward_accuracy, margin, lr, grad_norm, logp_chosen,
+    logp_rejected, step_seconds)
     also goes to `store.log_steps(settings.run, step, ...)` when a store is given.
     """
     from transformers import get_cosine_schedule_with_warmup
@@ -47,7 +48,9 @@ def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, pr
         loss, metrics = sdpo_loss(logps[:, 0], logps[:, 1:], ref_batch[:, 0], ref_batch[:, 1:], settings.beta)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
-        metrics.update(lr=schedule.get_last_lr()[0], grad_norm=float(grad_norm))
+        # the chosen response's own log-prob: DPO is known to push it down, S-DPO claims to mitigate that
+        metrics.update(lr=schedule.get_last_lr()[0], grad_norm=float(grad_norm),
+                       logp_chosen=logps[:, 0].mean().item(), logp_rejected=logps[:, 1:].mean().item())
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)

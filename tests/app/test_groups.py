@@ -21,7 +21,7 @@ def test_group_is_sampled_scored_and_queued(app, app_env):
     at.button(key="sample_group").click().run(timeout=300)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("answers without reasoning" in w.value for w in at.warning)  # the tiny model does not think
-    table = at.dataframe(key="group_table").value
+    table = at.dataframe[0].value
     assert len(table) == 4 and set(table.columns) >= {"reward", "advantage", "levels matched"}
     assert abs(table["advantage"].sum()) < 1e-3  # advantages are centred within the group
     at.button(key="send_group").click().run()

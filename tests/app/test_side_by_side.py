@@ -46,6 +46,6 @@ def test_two_variants_side_by_side_with_their_agreement(app, app_env, tmp_path):
     result = at.session_state["side_by_side:ml-100k"]["results"]
     assert set(result) == {"thinker", "tiny"} and all(len(r["topk"]) == 10 for r in result.values())
     assert result["thinker"]["reasoning"] != "" and result["tiny"]["reasoning"] == ""  # only the thinker reasons
-    overlap = at.dataframe(key="side_overlap").value
+    overlap = at.dataframe[-1].value  # the agreement table comes last
     shared = len({r["item_id"] for r in result["thinker"]["topk"]} & {r["item_id"] for r in result["tiny"]["topk"]})
     assert overlap["top-10 items in both"].tolist() == [shared]

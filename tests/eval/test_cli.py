@@ -66,3 +66,31 @@ def test_runs_list_registers_shipped_checkpoints_with_every_split(capsys, tmp_pa
     assert main(["runs", "list"]) == 0
     table = capsys.readouterr().out
     assert "test@200" in table and "0.1250" in table
+
+
+def test_shipped_traces_give_paired_intervals_on_a_clean_clone(capsys):
+    """Registering a shipped folder rebuilds its per-user results from its traces, so `runs compare`
+    (and the Compare page) works on a store that never ran an evaluation."""
+    from core.atomic import write_jsonl
+    from core.eval.traces import TRACES_FILE
+    from core.llm.adapter import save_checkpoint
+    from core.llm.tiny import tiny_model
+    from core.paths import checkpoints_dir
+    from core.runs import card
+    from core.sid.sidmap import SidMap
+
+    model, tokenizer = tiny_model()
+    sidmap = SidMap("ml-100k", "test", [2, 2, 2], {"1": (0, 0, 0), "2": (1, 1, 1)})
+    ranks = {"a": [1, 3, None, 2, None, 12], "b": [None, 3, None, None, 5, None]}
+    for run, run_ranks in ranks.items():
+        folder = save_checkpoint(model, tokenizer, sidmap, checkpoints_dir() / run, {"base_model": "tiny"})
+        card.write_run(folder, {"stage": "sft", "dataset": "ml-100k"})
+        card.add_metrics(folder, "test", {"hr@10": 0.5}, users=6, seconds=1.0)
+        write_jsonl(folder / TRACES_FILE, [
+            {"id": f"{run}/test/{u}", "run": run, "split": "test", "user_id": str(u), "history": ["1"], "prompt": "p",
+             "reasoning": "", "topk": [{"item_id": "2"}], "target": "1", "target_rank": r, "flags": {},
+             "source": "eval", "created": "2026-12-02"} for u, r in enumerate(run_ranks)])
+    assert main(["runs", "compare", "a", "b", "--metrics", "hr@10", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["users"] == 6
+    assert out["metrics"]["hr@10"]["diff"]["value"] == pytest.approx(3 / 6 - 2 / 6)  # ranks <= 10: 3 vs 2 users

@@ -10,7 +10,7 @@ from core.llm.adapter import load_checkpoint
 from core.store import Store
 from core.train.preference import dpo_settings, sdpo_settings, train_preference
 from core.train.preference_loop import run_loop
-from core.train.preference_plan import PlanRow, pair_plan, reference_logps, response_ids
+from core.train.preference_plan import PlanRow, candidate_plan, pair_plan, reference_logps, response_ids
 
 
 def lora_weights(model) -> dict[str, torch.Tensor]:
@@ -68,6 +68,41 @@ def test_sdpo_command_saves_a_loadable_adapter_and_registers_the_run(toy_world, 
     with torch.no_grad():
         assert not torch.allclose(trained(ids).logits, sft(ids).logits)
     assert meta["stage"] == "sdpo" and meta["parent"] == "sft"
+
+
+def test_candidate_protocol_plan_draws_negatives_from_the_listed_candidates(toy_world):
+    from core.decode.stream import split_sid_chunks
+
+    _, tokenizer, meta = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=True)
+    settings = sdpo_settings(protocol="candidates", negatives=15, max_steps=2, batch_size=3)
+    plan = candidate_plan(tokenizer, toy_world.sidmap, toy_world.dataset, meta, settings, 6)
+    assert len(plan) == 6
+    for row in plan:
+        listed = row.prompt.split("Candidate movies:")[1]
+        candidates = [i for kind, _, i in split_sid_chunks(listed, toy_world.sidmap) if kind == "sid"]
+        target, negatives = row.labels[0], row.labels[1:]
+        assert len(candidates) == 20 and target in candidates and len(set(negatives)) == 15
+        assert set(negatives) <= set(candidates) - {target}
+        seen = {x.item_id for x in toy_world.dataset.sequences[row.user_id]}
+        assert not (set(candidates) - {target}) & seen  # the other candidates are items the user never saw
+    assert candidate_plan(tokenizer, toy_world.sidmap, toy_world.dataset, meta, settings, 6) == plan  # seeded
+    with pytest.raises(SidLensError, match="needs 21 candidates"):
+        sdpo_settings(protocol="candidates", negatives=20)
+    with pytest.raises(SidLensError, match="neither --pairs nor --sampler"):
+        sdpo_settings(protocol="candidates", sampler="popularity")
+
+
+def test_candidate_protocol_run_logs_the_chosen_log_prob(toy_world, capsys):
+    from core.cli import main
+    from core.llm.adapter import read_meta
+
+    assert main(["train", "sdpo", "--from", "sft", "--negatives", "3", "--protocol", "candidates", "--max-steps", "2",
+                 "--batch-size", "2", "--learning-rate", "1e-3", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["protocol"] == "candidates" and record["negatives"] == 3
+    assert read_meta(toy_world.checkpoints / "sdpo")["protocol"] == "candidates"
+    logs = Store().rows("run_logs", "run = ? and key = 'logp_chosen'", ["sdpo"])
+    assert [r["step"] for r in logs] == [1, 2] and all(r["value"] < 0 for r in logs)
 
 
 def labeled_pairs_file(tmp_path, store: Store):
