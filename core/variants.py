@@ -156,3 +156,27 @@ def exposure_table(store: Store, runs: list[str], split: str, dataset, sidmap) -
         if rows:
             out.append({"run": run, "users": len(rows), **level_hits(rows, sidmap), **exposure(rows, catalogue, percentile)})
     return out
+
+
+def k_ablation(store: Store, dataset: str, split: str = "test") -> list[dict]:
+    """Preference runs of the candidate protocol with their K (negatives) and prompted 20-candidate
+    HR@1 on `split`, each with a 95% Wilson interval over its users (a share of independent users:
+    scipy's binomial proportion CI); sorted by K. The Compare page draws HR@1 against K."""
+    from scipy.stats import binomtest
+
+    from core.eval.candidates import PROMPTED_KEY
+
+    rows = []
+    for run in store.rows("runs", "dataset = ? and stage in ('dpo', 'sdpo')", [dataset]):
+        config = run.get("config") or {}
+        if (config.get("protocol") or (config.get("settings") or {}).get("protocol")) != "candidates":
+            continue
+        metric = store.rows("metrics", "run = ? and split = ? and name = ?", [run["name"], split, PROMPTED_KEY])
+        if not metric or not metric[0]["users"]:
+            continue
+        users, value = metric[0]["users"], metric[0]["value"]
+        interval = binomtest(round(value * users), users).proportion_ci(0.95, method="wilson")
+        k = config.get("negatives") or (config.get("settings") or {}).get("negatives")
+        rows.append({"run": run["name"], "K": int(k or 1), "hr@1": value, "low": interval.low, "high": interval.high,
+                     "users": users})
+    return sorted(rows, key=lambda r: (r["K"], r["run"]))

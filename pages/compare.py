@@ -59,13 +59,25 @@ st.caption("top1_level_1 / top1_levels_1_2 / top1_all_levels: users whose top-1 
            "recommended equally often, towards 1 when a few items are recommended to everybody; popularity_percentile: "
            "mean training-popularity percentile of the recommended items (100 = the most watched).")
 
+ablation = V.k_ablation(db, name, split)
+if ablation:
+    st.subheader("Softmax-DPO: prompted HR@1 against K")
+    figure = px.scatter(ablation, x="K", y="hr@1", text="run",
+                        error_y=[r["high"] - r["hr@1"] for r in ablation],
+                        error_y_minus=[r["hr@1"] - r["low"] for r in ablation])
+    st.plotly_chart(figure, key="compare_k_ablation")
+    st.caption("Candidate-protocol runs (`train dpo/sdpo --protocol candidates`): K negatives per example (K = 1 is DPO), "
+               "20-candidate prompted HR@1 with 95% Wilson intervals over the evaluated users.")
+
 st.subheader("Training curves")
 logs = V.curves(db, chosen)
 keys = sorted({r["key"] for r in logs})
 if not keys:
     st.caption("None of these runs stored training logs (baselines have none).")
 else:
-    key = st.selectbox("Logged value", keys, index=keys.index("loss") if "loss" in keys else 0, key="compare_curve")
+    key = st.selectbox("Logged value", keys, index=keys.index("loss") if "loss" in keys else 0, key="compare_curve",
+                       help="logp_chosen: the preferred response's own log-prob, which DPO is known to push down and "
+                            "S-DPO claims to keep up; compare a dpo and an sdpo run")
     points = [r for r in logs if r["key"] == key]
     st.plotly_chart(px.line(points, x="step", y="value", color="run", labels={"value": key}), key="compare_lines")
 

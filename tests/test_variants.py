@@ -80,3 +80,18 @@ def test_metrics_curves_and_disagreement(store):
         V.per_user(store, [])
     store.upsert("traces", {"id": "b/test/2", "run": "b", "split": "test", "user_id": "2", "reasoning": "r"})
     assert V.trace_for(store, "b", "2")["reasoning"] == "r" and V.trace_for(store, "a", "2") is None
+
+
+def test_k_ablation_lists_candidate_protocol_runs_by_k(store):
+    from core.eval.candidates import PROMPTED_KEY
+
+    runs = [("sdpo-k7", "sdpo", 7, "candidates", 0.30), ("dpo-c", "dpo", 1, "candidates", 0.25),
+            ("sdpo-all", "sdpo", 3, "all-items", 0.40)]
+    for name, stage, k, protocol, value in runs:
+        store.start_run(name, dataset="ml-100k", stage=stage, config={"negatives": k, "protocol": protocol},
+                        status="done")
+        store.record_metrics(name, "test", {PROMPTED_KEY: value}, 200)
+    rows = V.k_ablation(store, "ml-100k")
+    assert [(r["run"], r["K"]) for r in rows] == [("dpo-c", 1), ("sdpo-k7", 7)]  # all-items runs are not the ablation
+    assert all(r["low"] < r["hr@1"] < r["high"] and r["users"] == 200 for r in rows)
+    assert V.k_ablation(store, "ml-100k", "test@50") == []
