@@ -38,7 +38,7 @@ from core.paths import dataset_dir
 from core.sid.sidmap import SidMap
 
 TASKS = {t.number: t for t in SID_TASKS + NARRATIVE_TASKS}
-DEFAULT_WEIGHTS = {1: 0.40, 2: 0.15, 3: 0.10, 4: 0.10, 5: 0.10, 6: 0.10, 7: 0.05}
+DEFAULT_WEIGHTS = {1: 0.40, 2: 0.15, 3: 0.10, 4: 0.05, 5: 0.10, 6: 0.10, 7: 0.05, 8: 0.05}
 
 
 @dataclass

@@ -77,6 +77,6 @@ def register(groups) -> None:
 
     show = commands.add_parser("show", help="print examples of the built corpus, one task or all")
     show.add_argument("--dataset", default=CorpusConfig.dataset, help=HELP["dataset"])
-    show.add_argument("--task", type=int, help="task number 1-7 (default: any)")
+    show.add_argument("--task", type=int, help="task number 1-8 (default: any)")
     show.add_argument("--n", type=int, default=3, help="how many examples")
     show.set_defaults(func=cmd_show)

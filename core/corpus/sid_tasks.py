@@ -6,14 +6,18 @@
 (2) title -> SID and SID -> title: one unit per item and direction.
 (3) SID history -> the next item's title.
 (4) title history -> the next item's SID.
-Tasks 1, 3 and 4 draw from the training examples of the split (every prefix of each user's
+(8) pick from a candidate list: the canonical history, then 20 candidates by SID and title (the
+    target and 19 items the user never interacted with, `core.eval.candidates.candidates_for`),
+    answered with the target's SID: the prompt of the 20-candidate protocol (LLaRA, S-DPO), which
+    `eval --prompted-candidates` asks and `train dpo/sdpo --protocol candidates` trains on.
+Tasks 1, 3, 4 and 8 draw from the training examples of the split (every prefix of each user's
 training items), so no validation or test target is ever a completion.
 """
 from __future__ import annotations
 
 from core.corpus.context import CorpusContext
 from core.corpus.records import TaskSpec, choose, choose_for_user, fill, numbered, record, sid_inline, sid_lines
-from core.llm.prompts import recommendation_messages
+from core.llm.prompts import candidate_messages, recommendation_messages
 
 NEXT_SID = [
     ("canonical", 6.0),
@@ -46,6 +50,9 @@ TITLES_TO_SID = [
     ("A user watched {inline_titles}. Which Semantic ID comes next?", 1.0),
     ("User profile: {profile}.\nTheir {noun}s so far:\n{titles}\nGive the Semantic ID of their next {noun}.", 1.0),
 ]
+
+# task 8: the history as SIDs (the evaluation's prompt) most of the time, sometimes with titles
+PICK_STYLES = [("sid", 3.0), ("title", 1.0)]
 
 
 def next_sid(ctx: CorpusContext, teacher, example, rng) -> dict:
@@ -91,9 +98,21 @@ def _item_directions(ctx: CorpusContext):
     return [(item_id, d) for item_id in ctx.catalogue for d in ("title->sid", "sid->title")]
 
 
+def pick_candidate(ctx: CorpusContext, teacher, example, rng) -> dict:
+    from core.eval.candidates import N_CANDIDATES, candidates_for
+
+    index, style = choose(rng, PICK_STYLES)
+    candidates = candidates_for(ctx.split, example.user_id, example.target, N_CANDIDATES, f"corpus:{rng.getrandbits(64)}",
+                                shrink=True)
+    prompt, _ = candidate_messages(ctx.sidmap, ctx.dataset, list(example.history), candidates, window=ctx.window,
+                                   style=style)
+    return record(8, index, prompt, ctx.sid(example.target), ctx, example.user_id, example.target)
+
+
 SID_TASKS = [
     TaskSpec(1, "SID history -> next SID", lambda ctx: ctx.train_examples, next_sid),
     TaskSpec(2, "title <-> SID", _item_directions, title_sid),
     TaskSpec(3, "SID history -> next title", lambda ctx: ctx.train_examples, next_title),
     TaskSpec(4, "title history -> next SID", lambda ctx: ctx.train_examples, titles_to_sid),
+    TaskSpec(8, "pick the next item from 20 candidates", lambda ctx: ctx.train_examples, pick_candidate),
 ]

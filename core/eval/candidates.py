@@ -31,14 +31,17 @@ def sample_candidates(split: Split, user_id: str, n: int = N_CANDIDATES, seed: i
     return candidates_for(split, str(user_id), split.example(user_id, part).target, n, f"{seed}:{user_id}")
 
 
-def candidates_for(split: Split, user_id: str, target: str, n: int = N_CANDIDATES, key: str = "0") -> list[str]:
+def candidates_for(split: Split, user_id: str, target: str, n: int = N_CANDIDATES, key: str = "0",
+                   shrink: bool = False) -> list[str]:
     """`target` plus n-1 items `user_id` never interacted with, drawn and shuffled by a generator
     seeded with `key` (the evaluation keys by seed and user; training lists, several per user, by
-    seed, user and history length)."""
+    seed, user and history length). Too few unseen items is an error, or with `shrink` a shorter
+    list (a corpus over a small catalogue)."""
     if n < 1:
         raise SidLensError(f"the number of candidates must be at least 1, got {n}")
     ever_seen = set(split.sequences[str(user_id)])
     pool = sorted(item for item in split.dataset.items if item not in ever_seen)
+    n = min(n, len(pool) + 1) if shrink else n
     if len(pool) < n - 1:
         raise SidLensError(f"user {user_id} has only {len(pool)} unseen items, fewer than the {n - 1} "
                            f"negatives the {n}-candidate protocol needs")

@@ -26,7 +26,7 @@ def test_same_seed_same_corpus_other_seed_differs(tiny_dataset, tiny_sidmap):
 def test_counts_follow_weights_and_are_recorded(tiny_dataset, tiny_sidmap):
     report = _build(tiny_dataset, tiny_sidmap, max_examples=1000, weights={1: 0.5, 7: 0})
     records = list(read_corpus(tiny_dataset.name))
-    actual = {t: sum(r["task"] == t for r in records) for t in range(1, 8)}
+    actual = {t: sum(r["task"] == t for r in records) for t in range(1, 9)}
     assert actual[7] == 0 and sum(actual.values()) == report.total == 1000
     expected = shares({1: 0.5, 7: 0})
     for task, share in expected.items():

@@ -31,7 +31,7 @@ def test_build_prints_counts_and_show_prints_examples(ml100k, capsys):
     assert main(["corpus", "build", "--dataset", "ml-100k", "--max-examples", "600"]) == 0
     out = capsys.readouterr().out
     counts = {int(t): int(n) for t, n in re.findall(r"task (\d) .*?(\d+)\n", out)}
-    assert sum(counts.values()) == 600 and counts[1] == 240 and set(counts) == set(range(1, 8))
+    assert sum(counts.values()) == 600 and counts[1] == 240 and set(counts) == set(range(1, 9))
     sidmap = load_sidmap("ml-100k")
     assert corpus_info("ml-100k")["sid_map_hash"] == sidmap.hash
     for rec in read_corpus("ml-100k", task=2):

@@ -102,3 +102,17 @@ def test_records_render_through_the_real_chat_template_as_prompt_then_completion
         full = tokenizer.apply_chat_template(rec["prompt"] + rec["completion"], tokenize=False)
         assert full.startswith(prompt)
         assert full[len(prompt):].startswith(rec["completion"][0]["content"] + tokenizer.eos_token)
+
+
+def test_pick_from_candidates_lists_the_target_among_unseen_items(tiny_context):
+    from core.decode.stream import split_sid_chunks
+
+    pairs = _records(tiny_context, 8)
+    for example, rec in pairs:
+        assert rec["completion"][0]["content"] == tiny_context.sid(example.target)
+        listed = rec["prompt"][1]["content"].split("Candidate ")[1]
+        candidates = [i for kind, _, i in split_sid_chunks(listed, tiny_context.sidmap) if kind == "sid"]
+        seen = {x.item_id for x in tiny_context.dataset.sequences[example.user_id]}
+        unseen = len(tiny_context.dataset.items) - len(seen)
+        assert len(candidates) == min(20, 1 + unseen) and example.target in candidates  # the tiny catalogue is small
+        assert not (set(candidates) - {example.target}) & seen
