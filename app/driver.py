@@ -135,7 +135,8 @@ def choose_variant(page, name: str) -> None:
 def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4, variant: str | None = None) -> None:
     """Every page in order, doing its main action, with a screenshot of each in `shots`: build a
     history from a real user, recommend for it (with `variant` active, else the default), send the
-    trace to the queue, label it."""
+    trace to the queue, explain the top-1 (attribution), run the variants side by
+    side (when there are two), sample a GRPO group, label the trace."""
     page.goto(url)
     page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=300_000)
     idle(page, 300)
@@ -159,6 +160,24 @@ def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4,
     page.get_by_role("button", name="Send this trace to the labeling queue").click()
     page.get_by_text("Queued as trace").wait_for(timeout=60_000)
     screenshot(page, shots / "reasoning.png")
+    page.get_by_role("button", name="Explain: leave each history item out").click()
+    page.get_by_text("most influential first").wait_for(timeout=600_000)
+    idle(page, 600)
+    page.get_by_text("Why this item").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "explain.png"))
+
+    open_page(page, "Side by side")
+    if page.get_by_role("button", name="Run side by side").count():
+        page.get_by_role("button", name="Run side by side").click()
+        page.get_by_role("heading", name="Agreement").wait_for(timeout=900_000)
+        idle(page, 600)
+    screenshot(page, shots / "side_by_side.png")
+
+    open_page(page, "RL groups")
+    page.get_by_role("button", name="Sample the group").click()
+    page.get_by_text("Distinct rewards").wait_for(timeout=900_000)
+    idle(page, 600)
+    screenshot(page, shots / "groups.png")
 
     open_page(page, "Codebook space", timeout=600)
     page.locator(".js-plotly-plot").first.wait_for(timeout=600_000)

@@ -3,7 +3,8 @@
 Starts `streamlit run app/main.py` on a free 127.0.0.1 port against the real ml-100k with its SIDs,
 a fresh SQLite file and the tiny model, then, in one browser session, opens every page through the
 sidebar, builds a history from a real user, streams a recommendation, sends the trace to the label
-queue and labels it; a second session labels the same trace while the first relabels, the server
+queue, explains it (attribution), opens Side by side and samples a GRPO group on RL
+groups, and labels the trace; a second session labels the same trace while the first relabels, the server
 is killed, and every label shown as saved must be in the database. A screenshot of each page goes
 to tests/e2e/screenshots/ (git-ignored). `make browser` installs the browser.
 """
@@ -48,7 +49,7 @@ def test_every_page_in_chromium(server):
         print(f"healthy after {healthy_s:.1f} s, tour of every page {time.perf_counter() - started:.1f} s")
         assert page.get_by_text("Saved: quality 4").is_visible()
         assert [(r["annotator"], r["quality"]) for r in Store(db).rows("labels")] == [("e2e", 4)]
-        assert len(Store(db).rows("traces")) == 1 and len(list(SHOTS.glob("*.png"))) == 6
+        assert len(Store(db).rows("traces")) == 1 and len(list(SHOTS.glob("*.png"))) == 9
 
         # a second session labels the same trace while the first relabels; then the server is killed
         other = browser.new_context().new_page()
