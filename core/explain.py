@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from core.data.schema import Dataset
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW
+from core.llm.prompts import DEFAULT_WINDOW, THINK_END
 from core.sid.sidmap import SidMap
 
 
@@ -166,6 +166,7 @@ MAX_GROUP = 16
 @dataclass(frozen=True)
 class Rollout:
     completion: str          # the sampled text (reasoning, `</think>`, answer)
+    reasoning: str           # the part before `</think>` (what the faithfulness checker reads)
     answer_item: str | None  # the item of the first complete SID after `</think>` (None: no item)
     parsed: bool             # a complete SID was found after `</think>`
     levels: int              # leading SID levels that match the target's
@@ -206,7 +207,7 @@ def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, gro
     for text, s, advantage in zip(texts, scored, group_advantages([s.reward for s in scored])):
         codes = parse_answer(text, sidmap.levels)
         levels = prefix_match(codes, sidmap.sid(target)) if codes is not None else 0
-        rollouts.append(Rollout(text, s.item_id, s.parsed, levels, s.reward, advantage))
+        rollouts.append(Rollout(text, text.partition(THINK_END)[0], s.item_id, s.parsed, levels, s.reward, advantage))
     return rollouts
 
 

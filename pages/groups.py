@@ -84,19 +84,18 @@ if result:
                   for n, g in enumerate(group, start=1)], hide_index=True, key="group_table")
     checker = resources.faithfulness(name)
     for n, g in enumerate(sorted(group, key=lambda g: -g.advantage), start=1):
-        reasoning = g.completion.split("</think>")[0]
         with st.expander(f"advantage {g.advantage:+.2f} · reward {g.reward:.2f} · "
                          f"{ui.item_label(dataset.items.get(g.answer_item)) if g.answer_item else 'no item'}"):
             st.markdown(traces.reasoning_markdown(g.completion, dataset, sidmap) if g.completion.strip()
                         else "(nothing generated)")
-            traces.show_flags(checker.flags(reasoning, result["history"], answer=g.answer_item))
+            traces.show_flags(checker.flags(g.reasoning, result["history"], answer=g.answer_item))
     if st.button(f"Send the group to labeling ({len(group)} traces)", key="send_group"):
         with ui.guarded("Sending the group"):
             ids = labels.send_group(resources.store(), run=result["variant"], history=result["history"],
                                     prompt=result["prompt"], completions=[g.completion for g in group],
                                     answers=[g.answer_item for g in group],
-                                    flags=[checker.flags(g.completion.split("</think>")[0], result["history"],
-                                                         answer=g.answer_item) for g in group], sidmap=sidmap,
+                                    flags=[checker.flags(g.reasoning, result["history"], answer=g.answer_item)
+                                           for g in group], sidmap=sidmap,
                                     user_id=user_id)
             st.success(f"Queued {len(ids)} traces of one prompt: labels on them become preference pairs "
                        "(Label page, export pairs).")

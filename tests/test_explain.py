@@ -129,6 +129,7 @@ def test_sampled_group_is_seeded_and_scored_by_the_grpo_reward(lm):
                                                max_new_tokens=12, seed=3)] == [g.completion for g in group]
     for g in group:
         assert g.reward == score_completion(g.completion, "5", SIDMAP).reward
+        assert g.completion.startswith(g.reasoning) and "</think>" not in g.reasoning
     assert [g.advantage for g in group] == pytest.approx(group_advantages([g.reward for g in group]))
     for bad in (0, 1, MAX_GROUP + 1):
         with pytest.raises(SidLensError, match="group size must be between 2 and 16"):
