@@ -95,3 +95,17 @@ def page_data(name: str, need_sids: bool = True):
         st.info(f"{md(name)} has no SID map yet: build one with the button in the sidebar.")
         st.stop()
     return dataset, sidmap
+
+
+def active_variant(name: str) -> dict:
+    """The sidebar's active variant of dataset `name`; when there is none (or listing fails), say why
+    and stop the page."""
+    from app import resources, state
+
+    variant = None
+    with guarded("Listing variants"):
+        variant = state.active_variant(resources.variants(name))
+    if variant is None:
+        st.info("No trained model for this dataset yet: the sidebar offers to train one.")
+        st.stop()
+    return variant

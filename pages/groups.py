@@ -15,12 +15,7 @@ st.title("RL groups")
 name = state.dataset_name()
 GROUP = f"rl_group:{name}"
 dataset, sidmap = ui.page_data(name)
-variant = None
-with ui.guarded("Listing variants"):
-    variant = state.active_variant(resources.variants(name))
-if variant is None:
-    st.info("No trained model for this dataset yet: the sidebar offers to train one.")
-    st.stop()
+variant = ui.active_variant(name)
 history = state.history()
 st.markdown(f"Variant **{ui.md(variant['name'])}**, history of {len(history)} item(s) from the History builder.")
 if not history:

@@ -16,12 +16,7 @@ name = state.dataset_name()
 RESULT = f"reasoning_result:{name}"
 REDRAW_S = 0.05
 dataset, sidmap = ui.page_data(name)
-variant = None
-with ui.guarded("Listing variants"):
-    variant = state.active_variant(resources.variants(name))
-if variant is None:
-    st.info("No trained model for this dataset yet: the sidebar offers to train one.")
-    st.stop()
+variant = ui.active_variant(name)
 
 history = state.history()
 st.markdown(f"Variant **{ui.md(variant['name'])}**, history of {len(history)} item(s) from the History builder.")
