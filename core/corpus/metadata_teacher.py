@@ -132,8 +132,10 @@ class MetadataTeacher:
 
         Every observation names history items as the prompt shows them (`Title (year) <sid>`) and
         states only facts `core.eval.faithfulness` checks against the catalogue: the genres of the
-        items a sentence names ("..., which are Comedy and Drama"), the decade of the one item a
-        sentence names, that a named item is in the history. The structures (recent trend, dominant
+        one item a sentence names, copied whole and in order from its prompt line ("X (1995) <sid>,
+        which is Crime, Drama, Thriller": the student copies a line it sees instead of merging or
+        counting genres over items, which the first facts-prompt student got wrong in most traces),
+        the decade of the one item a sentence names, that a named item is in the history. The structures (recent trend, dominant
         genre, era, series, taste profile) are chosen per example by a stable hash among those that
         apply, so the student meets several shapes rather than one template. The conclusion gives
         the next item's genres and decade, not its title: the SID after `</think>` names the item
@@ -154,15 +156,23 @@ class MetadataTeacher:
     def _genres(context: CorpusContext, items: Sequence[str]) -> list[str]:
         return sorted({g for i in items for g in context.dataset.items[i].genres})
 
+    @staticmethod
+    def _genre_line(context: CorpusContext, item_id: str) -> str:
+        """The item's genres exactly as the facts prompt lists them after its SID."""
+        return ", ".join(context.dataset.items[item_id].genres)
+
     def _recent(self, history, context, key) -> str | None:
-        recent = history[-(1 + zlib.crc32(f"{key}|recent".encode()) % 2):]
-        counts = Counter(g for i in recent for g in context.dataset.items[i].genres)
-        genres = sorted(sorted(counts, key=lambda g: (-counts[g], g))[:3])
-        if not genres:
+        last = history[-1]
+        if not context.dataset.items[last].genres:
             return None
-        named, verb = join([context.labelled(i) for i in recent]), "is" if len(recent) == 1 else "are"
-        return pick([f"The latest {verb} {named}, which {verb} {join(genres)}.",
-                     f"Recently they watched {named}, which {verb} {join(genres)}."], *key, "recent")
+        first = pick([f"The latest is {context.labelled(last)}, which is {self._genre_line(context, last)}.",
+                      f"Most recently they watched {context.labelled(last)}, which is "
+                      f"{self._genre_line(context, last)}."], *key, "recent")
+        before = history[-2] if len(history) > 1 else None
+        if before is None or before == last or not context.dataset.items[before].genres \
+                or zlib.crc32(f"{key}|recent".encode()) % 2:
+            return first
+        return first + f" Before it came {context.labelled(before)}, which is {self._genre_line(context, before)}."
 
     def _dominant(self, history, context, key) -> str | None:
         counts = Counter(g for i in history for g in context.dataset.items[i].genres)
@@ -171,9 +181,9 @@ class MetadataTeacher:
         genre = min(counts, key=lambda g: (-counts[g], g))
         having = [i for i in history[::-1] if genre in context.dataset.items[i].genres]
         example = next((i for i in having if i not in history[-2:]), having[0])  # not the item _recent names
-        return pick([f"{genre} recurs most: they watched {context.labelled(example)}, which is {genre}.",
-                     f"Most of the history is {genre}, such as {context.labelled(example)}, which is {genre}."],
-                    *key, "dominant")
+        named = f"{context.labelled(example)}, which is {self._genre_line(context, example)}"
+        return pick([f"{genre} recurs most, as in {named}.",
+                     f"Most of the history is {genre}, for example {named}."], *key, "dominant")
 
     def _era(self, history, context, key) -> str | None:
         decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
