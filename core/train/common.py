@@ -60,3 +60,9 @@ def resume_point(run: str, settings: dict, restart: bool) -> str | None:
 def folder_mb(path: Path) -> float:
     """Size of the files in a folder, in MB (10^6 bytes)."""
     return round(sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file()) / 1e6, 2)
+
+
+def mean_of(rows: list[dict], key: str) -> float | None:
+    """Mean of `key` over the log rows that have it (rounded for run.json); None when none do."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return round(sum(values) / len(values), 4) if values else None

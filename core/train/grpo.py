@@ -40,7 +40,7 @@ from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW, history_style
 from core.runs import relative_to_repo
 from core.store import Store
-from core.train.common import resume_point, run_dir
+from core.train.common import mean_of, resume_point, run_dir
 from core.train.stage import TrainerSettings, finish_stage, load_parent, loss_ends, run_trainer, start_stage
 
 STAGE = "grpo"
@@ -206,15 +206,11 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     record = {**think_record(parent, meta, settings, STAGE, seconds, steps, steps * settings.batch_size),
               "precision": "bf16" if trainer.args.bf16 else "fp32", **loss_ends(store, settings.run),
               "completions": steps * settings.batch_size * settings.group_size,
-              "reward_first5": _mean(logs[:5], "reward"), "reward_last5": _mean(logs[-5:], "reward"),
-              "exact_last5": _mean(logs[-5:], "exact"), "parseable_last5": _mean(logs[-5:], "parseable"),
-              "kl_last5": _mean(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
+              "reward_first5": mean_of(logs[:5], "reward"), "reward_last5": mean_of(logs[-5:], "reward"),
+              "exact_last5": mean_of(logs[-5:], "exact"), "parseable_last5": mean_of(logs[-5:], "parseable"),
+              "kl_last5": mean_of(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
               "resumed_from": resume and relative_to_repo(resume)}
     return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
                         meta=think_meta(meta, settings, STAGE, history=history_style(meta)),
                         summary=("command", "train_seconds", "seconds_per_step", "adapter_mb", "steps", "examples"))
 
-
-def _mean(rows: list[dict], key: str) -> float | None:
-    values = [r[key] for r in rows if r.get(key) is not None]
-    return round(sum(values) / len(values), 4) if values else None

@@ -49,6 +49,7 @@ from core.eval.candidates import N_CANDIDATES
 from core.llm.prompts import DEFAULT_WINDOW, history_style
 from core.runs import relative_to_repo, resolve_repo_path
 from core.store import Store
+from core.train.common import mean_of
 from core.train.negatives import SAMPLERS
 from core.train.stage import StageSettings, finish_stage, start_stage
 
@@ -182,14 +183,11 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "negatives_seconds": round(negatives_seconds, 1), "reference_seconds": round(ref_seconds, 1),
               "loss_first": logs[0]["loss"] if logs else None, "loss_last": logs[-1]["loss"] if logs else None,
               "expected_first_loss": round(math.log(1 + (1 if settings.pairs else settings.negatives)), 4),
-              "reward_accuracy_last10": _mean(tail, "reward_accuracy"), "margin_last10": _mean(tail, "margin"),
+              "reward_accuracy_last10": mean_of(tail, "reward_accuracy"), "margin_last10": mean_of(tail, "margin"),
               "stopped_early": outcome["stopped_early"]}
     meta = {"base_model": meta["base_model"], "stage": settings.STAGE, "parent": settings.from_run, "window": window,
             "history": history_style(parent_meta), "protocol": settings.protocol}
     return finish_stage(model, tokenizer, sidmap, settings, store, meta=meta, record=record, config=config,
                         summary=("command", "train_seconds", "steps", "seconds_per_step", "adapter_mb"))
 
-
-def _mean(rows: list[dict], key: str) -> float | None:
-    return round(sum(r[key] for r in rows) / len(rows), 4) if rows else None
 
