@@ -129,16 +129,14 @@ def report(r: dict) -> str:
             + row("Recommend click -> top-10 shown, model cached", "warm_total_s"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
     parser.add_argument("--dataset", default="ml-100k", help="dataset whose app is measured")
     parser.add_argument("--variant", help="variant to use (default: the first listed, else the tiny model)")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args()
-    text = report(run(args))
-    print(text)
-    if not args.no_write:
-        bench_decode.write_section(text, SECTION)
+
+
+def main() -> None:
+    bench_decode.bench_main(__doc__, SECTION, arguments, run, report)
 
 
 if __name__ == "__main__":

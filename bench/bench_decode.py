@@ -166,6 +166,19 @@ def report(r: dict) -> str:
     ])
 
 
+def bench_main(doc: str, section: str, arguments, run, report) -> None:
+    """The command line every bench script shares: its own options (`arguments(parser)`) and
+    --no-write; runs `run(args)`, prints `report(...)` and writes it as `section` of BENCHMARKS.md."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    arguments(parser)
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    args = parser.parse_args()
+    text = report(run(args))
+    print(text)
+    if not args.no_write:
+        write_section(text, section)
+
+
 def write_section(text: str, section: str | None = None, path: Path = REPO_ROOT / "BENCHMARKS.md") -> None:
     """Replace the marked `section` of BENCHMARKS.md (append it the first time); other benchmark
     scripts call this with their own section name (default: this script's)."""
@@ -181,19 +194,17 @@ def write_section(text: str, section: str | None = None, path: Path = REPO_ROOT 
     write_text(path, updated)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: steadier than 2 while other jobs share the 2 cores)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions per figure, median reported")
     parser.add_argument("--users", type=int, default=16, help="users for the batched figure")
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens generated in the streaming figures")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args()
-    text = report(run(args))
-    print(text)
-    if not args.no_write:
-        write_section(text)
+
+
+def main() -> None:
+    bench_main(__doc__, SECTION, arguments, run, report)
 
 
 if __name__ == "__main__":

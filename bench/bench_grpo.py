@@ -142,18 +142,16 @@ def report(r: dict) -> str:
         f"{r['closed']:.0%}) |", ""]) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steadier on the shared machine)")
     parser.add_argument("--steps", type=int, default=2, help="timed GRPO steps after one warm-up (median reported)")
     parser.add_argument("--users", type=int, default=4, help="test users for the evaluation figure")
     parser.add_argument("--from", dest="from_run", default="reason", help="reasoning run to start from when it exists")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args()
-    text = report(run(args))
-    print(text)
-    if not args.no_write:
-        bench_decode.write_section(text, SECTION)
+
+
+def main() -> None:
+    bench_decode.bench_main(__doc__, SECTION, arguments, run, report)
 
 
 if __name__ == "__main__":

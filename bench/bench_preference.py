@@ -155,8 +155,8 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: steadier on the shared machine)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per figure after one warm-up (median)")
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per step")
@@ -165,12 +165,10 @@ def main() -> None:
     parser.add_argument("--concat", type=lambda s: [int(x) for x in s.split(",") if x], default=[1],
                         help="K values also timed in TRL's concatenated layout (default 1; '' for none; its "
                              "full-vocabulary logits at every position need ~10 GB at K=3, batch 8)")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args()
-    text = report(run(args))
-    print(text)
-    if not args.no_write:
-        bench_decode.write_section(text, SECTION)
+
+
+def main() -> None:
+    bench_decode.bench_main(__doc__, SECTION, arguments, run, report)
 
 
 if __name__ == "__main__":

@@ -94,17 +94,15 @@ def report(r: dict) -> str:
     return "\n".join(lines + [""])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--steps", type=int, default=2, help="timed steps per variant after one warm-up")
     parser.add_argument("--batch-size", type=int, default=8, help="sequences per step")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args()
-    text = report(run(args))
-    print(text)
-    if not args.no_write:
-        bench_decode.write_section(text, SECTION)
+
+
+def main() -> None:
+    bench_decode.bench_main(__doc__, SECTION, arguments, run, report)
 
 
 if __name__ == "__main__":
