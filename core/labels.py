@@ -175,19 +175,26 @@ def completion(trace: dict) -> str:
     return text
 
 
-def preference_pairs(store: Store) -> list[dict]:
-    """DPO pairs from labeled traces that share a prompt (see the module docstring for the format)."""
+def _labels_by_prompt(store: Store) -> dict[str, list[tuple[dict, list[int]]]]:
+    """{prompt: [(trace, its label qualities), ...]} over the labeled traces that have a prompt: the
+    one grouping behind the pairs and the pairable count."""
     by_trace: dict[str, list[int]] = {}
     for r in store.rows("labels"):
         by_trace.setdefault(r["trace_id"], []).append(r["quality"])
-    groups: dict[str, list[tuple[float, dict]]] = {}
+    groups: dict[str, list[tuple[dict, list[int]]]] = {}
     for tid, qualities in by_trace.items():
         trace = store.get("traces", tid)
         if trace and trace.get("prompt"):
-            groups.setdefault(trace["prompt"], []).append((sum(qualities) / len(qualities), trace))
+            groups.setdefault(trace["prompt"], []).append((trace, qualities))
+    return groups
+
+
+def preference_pairs(store: Store) -> list[dict]:
+    """DPO pairs from labeled traces that share a prompt (see the module docstring for the format)."""
     pairs = []
-    for prompt, scored in groups.items():
-        for (qa, ta), (qb, tb) in combinations(sorted(scored, key=lambda s: (-s[0], s[1]["id"])), 2):
+    for prompt, labelled in _labels_by_prompt(store).items():
+        scored = sorted(((sum(q) / len(q), t) for t, q in labelled), key=lambda s: (-s[0], s[1]["id"]))
+        for (qa, ta), (qb, tb) in combinations(scored, 2):
             if qa > qb and completion(ta) != completion(tb):
                 pairs.append({"prompt": prompt, "chosen": completion(ta), "rejected": completion(tb),
                               "chosen_trace": ta["id"], "rejected_trace": tb["id"], "margin": qa - qb})
@@ -197,15 +204,7 @@ def preference_pairs(store: Store) -> list[dict]:
 def pairable_labels(store: Store) -> int:
     """Labels on traces whose prompt has another labeled trace: the ones that can become preference
     pairs (a pair is made once their mean qualities differ)."""
-    prompts: dict[str, set[str]] = {}
-    labelled: dict[str, int] = {}
-    for r in store.rows("labels"):
-        labelled[r["trace_id"]] = labelled.get(r["trace_id"], 0) + 1
-    for tid in labelled:
-        trace = store.get("traces", tid)
-        if trace and trace.get("prompt"):
-            prompts.setdefault(trace["prompt"], set()).add(tid)
-    return sum(labelled[t] for ids in prompts.values() if len(ids) > 1 for t in ids)
+    return sum(len(q) for labelled in _labels_by_prompt(store).values() if len(labelled) > 1 for _, q in labelled)
 
 
 def load_pairs(path: str | Path) -> list[dict]:
