@@ -11,6 +11,14 @@ when later levels coincide, because a later code only means something under its 
 maps with more than three levels (e.g. a disambiguation level), partial matches keep doubling from
 0.25 and are capped at 0.75, so only the whole SID earns 1.0.
 
+Optionally (`train grpo --grounding-reward V`, on in the cpu preset) a second rule reward,
+`GroundedReward`, adds V when the reasoning raises no `core.eval.faithfulness` flag against the
+prompt's history and the catalogue, its conclusion included (the answer-consistency flag against
+the parsed answer). It is a rule over the metadata, not a reasoning label: without it, seven GRPO
+steps from an outcome-only reward let the conclusion drift from the answer it produced (the check
+fired on 8.5% of the parent's traces and 42.5% of the child's), because the SID reward never reads
+the reasoning. TRL sums the two (`reward`) and logs each (`rewards/<name>/mean`).
+
 The reward reads the completion text. SID tokens are NON-special added tokens
 (`core.llm.sid_tokens`), so TRL's `batch_decode(..., skip_special_tokens=True)` keeps them;
 `tests/train/test_rewards.py` checks the text TRL hands over against the completion ids.
@@ -95,6 +103,33 @@ class SidReward:
             log_metric("parseable", sum(s.parsed for s in scored) / len(scored))
             log_metric("exact", sum(s.exact for s in scored) / len(scored))
         return [s.reward for s in scored]
+
+
+class GroundedReward:
+    """A TRL reward function: `value` for a completion whose reasoning is clean by every faithfulness
+    flag, given the prompt's shown `history` (a dataset column of item ids, repeated per generation
+    by TRL), else 0. A completion without `</think>` earns nothing."""
+
+    __name__ = "grounded_reward"
+
+    def __init__(self, dataset, sidmap: SidMap, value: float):
+        from core.eval.faithfulness import FaithfulnessChecker
+
+        self.checker, self.sidmap, self.value = FaithfulnessChecker(dataset, sidmap), sidmap, value
+
+    def grounded(self, text: str, history) -> bool:
+        reasoning, found, _ = text.partition(THINK_END)
+        if not found:
+            return False
+        codes = parse_answer(text, self.sidmap.levels)
+        answer = self.sidmap.item_for(codes) if codes else None
+        return not any(self.checker.flags(reasoning, history, answer=answer).values())
+
+    def __call__(self, prompts, completions, history, log_metric=None, **kwargs) -> list[float]:
+        clean = [self.grounded(_text(c), h) for c, h in zip(completions, history, strict=True)]
+        if log_metric is not None and clean:
+            log_metric("grounded", sum(clean) / len(clean))
+        return [self.value if ok else 0.0 for ok in clean]
 
 
 def _text(completion) -> str:

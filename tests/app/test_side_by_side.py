@@ -2,30 +2,18 @@
 history, each column with its top-10, and their agreement."""
 from __future__ import annotations
 
-import torch
-
 from core.store import Store
 from tests.app.test_reasoning import _with_user_history
+from tests.helpers import lora_checkpoint, save_base
 
 
 def _saved_tiny_checkpoint(tmp_path) -> str:
-    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
-    from core.llm.backbone import load_base
-    from core.llm.sid_tokens import add_sid_tokens
     from core.llm.tiny import tiny_model
     from core.sid.build import load_sidmap
 
-    sidmap = load_sidmap("ml-100k")
-    model, tokenizer = tiny_model(seed=2)
-    base = tmp_path / "tiny-base"
-    model.save_pretrained(base)
-    tokenizer.save_pretrained(base)
-    model, tokenizer = load_base(str(base))
-    torch.manual_seed(2)
-    peft_model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4, dropout=0.0))
-    path = save_checkpoint(peft_model, tokenizer, sidmap, tmp_path / "checkpoints" / "thinker",
-                           meta={"run": "thinker", "stage": "reason", "window": 20, "think": True, "history": "facts"})
-    return str(path)
+    base = save_base(*tiny_model(seed=2), tmp_path / "tiny-base")
+    return str(lora_checkpoint(base, load_sidmap("ml-100k"), tmp_path / "checkpoints" / "thinker", seed=2,
+                               meta={"run": "thinker", "stage": "reason", "window": 20, "think": True, "history": "facts"}))
 
 
 def test_one_variant_is_not_enough(app):

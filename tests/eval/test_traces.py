@@ -16,6 +16,7 @@ from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
 from core.sid.sidmap import SidMap
 from core.store import Store
+from tests.helpers import save_base
 
 ITEMS = {str(i): Item(str(i), f"Film {i}", 1990 + i, ("Drama",) if i % 2 else ("Comedy",)) for i in range(1, 9)}
 DATASET = Dataset("toy", ITEMS, {}, {})
@@ -123,8 +124,7 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    model.save_pretrained(tmp_path / "base")
-    tokenizer.save_pretrained(tmp_path / "base")
+    save_base(model, tokenizer, tmp_path / "base")
     peft_model = attach_lora(model.eval(), add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4))
     folder = save_checkpoint(peft_model, tokenizer, sidmap, tmp_path / "checkpoints" / "reason",
                              meta={"base_model": str(tmp_path / "base"), "run": "reason", "stage": "reason", "think": True})
@@ -134,7 +134,8 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     # What the tiny model writes after 80 steps depends on the CPU's kernels (it usually is `thought`),
     # so the checks below hold for whatever it wrote: the rates are those of the stored reasonings.
     traces = load_traces(Store(), "reason")
-    assert len(traces) == 4 and all(t["reasoning"] for t in traces)
+    # (on an AMX Xeon one of the four wrote nothing before EOS, two wrote broken tags: all are stored as written)
+    assert len(traces) == 4 and all(isinstance(t["reasoning"], str) for t in traces)
     assert result["think_closed_rate"] == sum(t["reasoning"].endswith("</think>") for t in traces) / 4
     assert all(t["prompt"] == p for t, p in zip(traces, prompts))  # the think-first prompt, without the reasoning
     from core.eval.faithfulness import FaithfulnessChecker

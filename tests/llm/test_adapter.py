@@ -11,16 +11,13 @@ from core.llm.backbone import load_base
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
 from core.sid.sidmap import SidMap
+from tests.helpers import save_base
 
 
 @pytest.fixture
 def tiny_base(tmp_path):
     """A tiny model saved as an ordinary HF folder, so checkpoints can name it as their base."""
-    model, tokenizer = tiny_model()
-    folder = tmp_path / "tiny-base"
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_base(*tiny_model(), tmp_path / "tiny-base")
 
 
 def sid_batch(tokenizer, sidmap):
@@ -130,10 +127,7 @@ def test_full_finetune_round_trip(tiny_base, toy_sidmap, tmp_path):
 def pristine(tmp_path_factory, toy_sidmap):
     """One trained checkpoint for the refusal tests (each damages its own copy)."""
     root = tmp_path_factory.mktemp("pristine")
-    model, tokenizer = tiny_model()
-    model.save_pretrained(root / "tiny-base")
-    tokenizer.save_pretrained(root / "tiny-base")
-    model, tokenizer, _, _ = trained_lora(root / "tiny-base", toy_sidmap, steps=1)
+    model, tokenizer, _, _ = trained_lora(save_base(*tiny_model(), root / "tiny-base"), toy_sidmap, steps=1)
     return save_checkpoint(model, tokenizer, toy_sidmap, root / "ckpt")
 
 

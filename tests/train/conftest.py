@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from core.data.schema import Dataset, Interaction, Item
 from core.sid.sidmap import SidMap
+from tests.helpers import lora_checkpoint, save_base
 from tests.llm.conftest import offline  # noqa: F401  (autouse: no hub access, one thread)
 
 TOY = "amazon-toy"  # the registry accepts prepared datasets named amazon-*
@@ -33,9 +33,6 @@ def toy_world(tmp_path, monkeypatch, toy_sidmap, toy_dataset):
     """The toy dataset prepared in this test's data dir with its SID map, and run `sft`: a tiny
     model with SID tokens and a fresh LoRA saved as a checkpoint in a temporary checkpoints dir."""
     from core.data.registry import save_dataset
-    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
-    from core.llm.backbone import load_base
-    from core.llm.sid_tokens import add_sid_tokens
     from core.llm.tiny import tiny_model
     from core.runs import card
     from core.sid.build import sidmap_path
@@ -43,18 +40,9 @@ def toy_world(tmp_path, monkeypatch, toy_sidmap, toy_dataset):
     monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
     save_dataset(toy_dataset)
     toy_sidmap.save(sidmap_path(TOY))
-    model, tokenizer = tiny_model()
-    base = tmp_path / "tiny-base"
-    model.save_pretrained(base)
-    tokenizer.save_pretrained(base)
-    model, tokenizer = load_base(str(base))
-    torch.manual_seed(0)
-    peft_model = attach_lora(model, add_sid_tokens(model, tokenizer, toy_sidmap), LoraSettings(r=4, dropout=0.0))
-    with torch.no_grad():  # a non-zero LoRA B, so the SFT adapter changes the base's outputs
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.02)
-    sft = save_checkpoint(peft_model, tokenizer, toy_sidmap, tmp_path / "checkpoints" / "sft",
+    base = save_base(*tiny_model(), tmp_path / "tiny-base")
+    # a non-zero LoRA B, so the SFT adapter changes the base's outputs
+    sft = lora_checkpoint(base, toy_sidmap, tmp_path / "checkpoints" / "sft", perturb="lora_B",
                           meta={"run": "sft", "stage": "sft", "window": 5})
     card.write_run(sft, {"run": "sft", "stage": "sft", "dataset": TOY})
     return SimpleNamespace(dataset=toy_dataset, sidmap=toy_sidmap, sft=sft, checkpoints=tmp_path / "checkpoints")

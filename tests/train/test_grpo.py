@@ -12,6 +12,7 @@ from core.llm.adapter import ADAPTER_WEIGHTS, read_meta, save_checkpoint
 from core.llm.prompts import render_prompt
 from core.runs import card
 from core.train.grpo import rl_dataset, settings_for, train_grpo
+from tests.helpers import save_base
 
 THOUGHT = "<think>\nok\n</think>"
 
@@ -50,9 +51,7 @@ def reason_world(toy_world, tmp_path):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    model.save_pretrained(tmp_path / "thinking-base")
-    tokenizer.save_pretrained(tmp_path / "thinking-base")
-    model, tokenizer = load_base(str(tmp_path / "thinking-base"))
+    model, tokenizer = load_base(str(save_base(model, tokenizer, tmp_path / "thinking-base")))
     model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4, dropout=0.0))
     with torch.no_grad():  # SID rows that differ from the base's, as after SFT: the reference must keep them
         for name, p in model.named_parameters():
@@ -67,15 +66,18 @@ def reason_world(toy_world, tmp_path):
 
 def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
     settings = settings_for("quick", max_steps=2, batch_size=2, group_size=4, max_completion_length=16,
-                            learning_rate=5e-3, warmup_steps=0, save_steps=100)
+                            learning_rate=5e-3, warmup_steps=0, save_steps=100, grounding_reward=0.2)
     record = train_grpo(settings, store)
     assert record["steps"] == 2 and record["completions"] == 16 and record["parent"] == "reason"
     logs = {}
     for row in store.rows("run_logs", "run = 'grpo'"):
         logs.setdefault(row["key"], {})[row["step"]] = row["value"]
-    for key in ("reward", "reward_std", "parseable", "exact", "kl", "completion_length", "loss"):
+    for key in ("reward", "reward_std", "parseable", "exact", "kl", "completion_length", "loss", "sid_reward",
+                "grounded"):
         assert set(logs[key]) == {1, 2}, key
     assert logs["parseable"][1] > 0 and logs["reward_std"][1] > 0  # answers parse, and differ within groups
+    assert 0 <= logs["grounded"][1] <= 1 and logs["reward"][1] == pytest.approx(
+        logs["sid_reward"][1] + 0.2 * logs["grounded"][1], abs=1e-5)  # the two rule rewards, summed
     assert logs["kl"][1] == pytest.approx(0.0, abs=1e-6)  # the reference is the reason adapter, SID rows included
     assert 0 < logs["completion_length"][1] <= 16
     before, after = load_file(reason_world.reason / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
@@ -96,6 +98,8 @@ def test_bad_grpo_settings_are_one_line_errors():
         settings_for("quick", group_size=1)
     with pytest.raises(SidLensError, match="temperature"):
         settings_for("quick", temperature=0.0)
+    with pytest.raises(SidLensError, match="grounding-reward"):
+        settings_for("quick", grounding_reward=-0.1)
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:  # the CPU install: the GPU extra is refused up front

@@ -76,3 +76,22 @@ def test_sid_tokens_survive_the_decoding_trl_uses():
     text = tokenizer.batch_decode([ids], skip_special_tokens=True)[0]
     assert "<|im_end|>" not in text and text.endswith("</think><a_1><b_2><c_3>")
     assert reward(text) == pytest.approx(1.1)
+
+
+def test_grounded_reward_pays_only_clean_reasoning_that_agrees_with_its_answer():
+    from core.data.schema import Dataset, Item
+    from core.train.rewards import GroundedReward
+
+    items = {"1": Item("1", "Heat", 1995, ("Action", "Crime")), "2": Item("2", "Emma", 1996, ("Romance",)),
+             "3": Item("3", "Alien", 1979, ("Horror", "Sci-Fi")), "9": Item("9", "Babe", 1995, ("Children's",))}
+    grounded = GroundedReward(Dataset("toy", items, {}, {}, {}), SIDMAP, value=0.2)
+    heat, emma = SIDMAP.sid_text("1"), SIDMAP.sid_text("2")
+    clean = f"<think>The latest is Heat (1995) {heat}, which is Action, Crime. Next they will probably watch a " \
+            f"Romance title from the 1990s.</think>{emma}"
+    wrong_genre = clean.replace("which is Action, Crime", "which is Horror")
+    disagrees = clean.replace(f"</think>{emma}", f"</think>{SIDMAP.sid_text('3')}")  # Alien: Horror, 1970s
+    not_seen = clean.replace("Heat (1995)", "Emma (1996)").replace(heat, emma)
+    logged = {}
+    rewards = grounded(None, [clean, wrong_genre, disagrees, not_seen, clean.replace("</think>", "")], [["1"]] * 5,
+                       log_metric=logged.__setitem__)
+    assert rewards == [0.2, 0.0, 0.0, 0.0, 0.0] and logged["grounded"] == pytest.approx(0.2)
