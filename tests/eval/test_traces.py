@@ -141,8 +141,10 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     from core.eval.faithfulness import FaithfulnessChecker
 
     checker = FaithfulnessChecker(dataset, sidmap)
-    assert [t["flags"] for t in traces] == [checker.flags(t["reasoning"], t["history"], answer=t["topk"][0]["item_id"])
-                                            for t in traces]
+    # the answer is checked against the reasoning's conclusion when there is a reasoning to check
+    assert [t["flags"] for t in traces] == [
+        checker.flags(t["reasoning"], t["history"], answer=t["topk"][0]["item_id"] if t["reasoning"] else None)
+        for t in traces]
     not_watched = [bool(t["flags"]["not_in_history"]) for t in traces]
     assert result["flag_not_in_history"] == sum(not_watched) / 4
     for t in traces:  # the claim "They watched Toy Story" is flagged exactly where item 1 is not in the history
