@@ -2,13 +2,14 @@
 
 Attribution (`leave_one_out`): each history item's effect on the log-probability of one recommended
 item, measured by occlusion: the prompt is rebuilt without that item and the item's SID is scored
-after it (teacher-forced, `core.decode.logps.completion_logps`), all N leave-one-out prompts and the
-full one in batched forwards. `effect = log p(item | full history) - log p(item | history without it)`:
-positive means the history item pushed the recommendation up. Only the items the prompt shows (the
-last `window`) are left out, each from that same window, so an older item never slides in to take
-the gap. For a reasoning variant the reasoning is held fixed (the shown reasoning, `</think>`, then
-the SID, as the search scores it): the effect is on the answer given that reasoning; regenerating
-the reasoning per occlusion would cost N generations and mix two effects.
+after it (teacher-forced, `core.decode.logps.reused_prefix_logps`): the full prompt runs once and
+each leave-one-out prompt runs only from the item it lacks onwards, on the full prompt's KV cache.
+`effect = log p(item | full history) - log p(item | history without it)`: positive means the history
+item pushed the recommendation up. Only the items the prompt shows (the last `window`) are left out,
+each from that same window, so an older item never slides in to take the gap. For a reasoning
+variant the reasoning is held fixed (the shown reasoning, `</think>`, then the SID, as the search
+scores it): the effect is on the answer given that reasoning; regenerating the reasoning per
+occlusion would cost N generations and mix two effects.
 
 What-if (`diff_top`): the top-10 of an edited history against the original's, item by item (new,
 gone, moved up or down by how many ranks), and the rank change of one pinned item.
@@ -52,16 +53,14 @@ class Attribution:
 
 
 def leave_one_out(model, tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset, history: list[str], target: str,
-                  reasoning: str = "", batch_size: int = 8) -> Attribution:
+                  reasoning: str = "") -> Attribution:
     """Occlusion attribution of `target` (an item id) to each shown history item (module docstring).
 
     `reasoning` is the generated text of a reasoning variant (up to and including `</think>`,
     see `core.eval.traces.close_reasoning`), appended unchanged to every prompt; "" for direct
     answers. A history of fewer than two items, or a target without a SID, is a one-line error.
     """
-    import torch
-
-    from core.decode.logps import completion_logps
+    from core.decode.logps import reused_prefix_logps
     from core.llm.prompts import check_history, render_prompt, variant_messages
 
     history = check_history(sidmap, history)
@@ -74,15 +73,11 @@ def leave_one_out(model, tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset
         raise SidLensError(f"item {target!r} has no SID in {sidmap.dataset}: nothing to attribute")
     variants = [shown] + [shown[:i] + shown[i + 1:] for i in range(len(shown))]
     prompts = [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, h)[0]) + reasoning for h in variants]
-    answer = [tokenizer(sidmap.sid_text(target), add_special_tokens=False)["input_ids"]]
-    scores = []
+    answer = list(tokenizer(sidmap.sid_text(target), add_special_tokens=False)["input_ids"])
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            for start in range(0, len(prompts), batch_size):
-                chunk = prompts[start:start + batch_size]
-                scores += completion_logps(model, tokenizer, chunk, [answer] * len(chunk))[:, 0].tolist()
+        scores = reused_prefix_logps(model, tokenizer, prompts, answer)
     finally:
         model.train(was_training)
     full = scores[0]
@@ -170,14 +165,19 @@ class Rollout:
     answer_item: str | None  # the item of the first complete SID after `</think>` (None: no item)
     parsed: bool             # a complete SID was found after `</think>`
     levels: int              # leading SID levels that match the target's
-    reward: float            # the GRPO reward
+    reward: float            # the GRPO reward (SID levels, real item, and the grounding bonus when scored)
     advantage: float         # (reward - group mean) / (group std + 1e-4)
+    grounded: bool | None = None  # no faithfulness flag, conclusion agreeing with the answer (None: not scored)
 
 
 def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, group_size: int = 8,
-                 temperature: float = 1.0, max_new_tokens: int = 176, seed: int = 0) -> list[Rollout]:
+                 temperature: float = 1.0, max_new_tokens: int = 176, seed: int = 0,
+                 grounded_by=None, history: list[str] | None = None) -> list[Rollout]:
     """`group_size` completions of the rendered `prompt`, sampled (seeded) at `temperature`, each
-    with its reward for `target` and its advantage within the group (module docstring)."""
+    with its reward for `target` and its advantage within the group (module docstring).
+
+    `grounded_by`: a `core.train.rewards.GroundedReward` (as `train grpo --grounding-reward` adds):
+    each rollout's reasoning is checked against the shown `history` and its bonus added."""
     import torch
 
     from core.decode.inputs import encode_prompts, model_device, pad_token_id
@@ -203,11 +203,13 @@ def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, gro
         model.train(was_training)
     texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     scored = [score_completion(t, target, sidmap) for t in texts]
+    grounded = [grounded_by.grounded(t, history or []) for t in texts] if grounded_by else [None] * len(texts)
+    rewards = [s.reward + (grounded_by.value if ok else 0.0) for s, ok in zip(scored, grounded)]
     rollouts = []
-    for text, s, advantage in zip(texts, scored, group_advantages([s.reward for s in scored])):
+    for text, s, ok, reward, advantage in zip(texts, scored, grounded, rewards, group_advantages(rewards)):
         codes = parse_answer(text, sidmap.levels)
         levels = prefix_match(codes, sidmap.sid(target)) if codes is not None else 0
-        rollouts.append(Rollout(text, text.partition(THINK_END)[0], s.item_id, s.parsed, levels, s.reward, advantage))
+        rollouts.append(Rollout(text, text.partition(THINK_END)[0], s.item_id, s.parsed, levels, reward, advantage, ok))
     return rollouts
 
 

@@ -8,8 +8,9 @@ import streamlit as st
 
 from app import resources, state, traces, ui
 from core import explain, labels, recommend
+from core.errors import SidLensError
 from core.histories import user_history
-from core.train.rewards import VALID_BONUS, level_reward
+from core.train.rewards import VALID_BONUS, GroundedReward, level_reward
 
 st.title("RL groups")
 name = state.dataset_name()
@@ -41,6 +42,16 @@ temperature = middle.slider("Temperature", 0.1, 1.5, 1.0, 0.1, key="group_temper
 seed = right.number_input("Seed", min_value=0, value=0, step=1, key="group_seed")
 max_new = st.slider("Max new tokens", 16, 512, 176, key="group_max_tokens",
                     help="GRPO's cpu preset caps completions at 176 tokens; a completion cut before its SID scores 0")
+trained_with = 0.0
+try:  # the bonus the variant was trained with (a run's config), else 0: the outcome-only reward
+    trained_with = float((resources.store().run(variant["name"]).get("config") or {}).get("grounding_reward") or 0.0)
+except (SidLensError, TypeError, ValueError):
+    pass
+bonus = st.number_input("Grounding bonus", min_value=0.0, max_value=1.0, value=trained_with, step=0.05,
+                        key="group_grounding",
+                        help="added to a completion whose reasoning raises no faithfulness flag and whose conclusion "
+                             "agrees with its answer (train grpo --grounding-reward; the cpu preset uses 0.2; 0 = the "
+                             "outcome-only reward). Default: what this variant was trained with.")
 
 if st.button("Sample the group", type="primary", key="sample_group"):
     st.session_state.pop(GROUP, None)
@@ -53,8 +64,9 @@ if st.button("Sample the group", type="primary", key="sample_group"):
         for note in notes:
             st.info(note)
         with st.spinner(f"Sampling {size} completions..."):
+            grounded_by = GroundedReward(resources.faithfulness(name), float(bonus)) if bonus else None
             group = explain.sample_group(model, tokenizer, prompt, sidmap, target, int(size), temperature,
-                                         max_new, int(seed))
+                                         max_new, int(seed), grounded_by=grounded_by, history=history)
         st.session_state[GROUP] = {"variant": variant["name"], "history": history, "prompt": prompt,
                                    "target": target, "group": group}
 
@@ -72,10 +84,13 @@ if result:
                    "this prompt.")
     st.caption(f"Reward = {level_reward(1, sidmap.levels)} / {level_reward(2, sidmap.levels)} / 1.0 for the "
                f"first 1 / 2 / all SID levels of the target matched, + {VALID_BONUS} for a real item, 0 when no SID "
-               "follows </think>. Advantage = (reward - group mean) / (group std + 1e-4), as TRL computes it.")
+               "follows </think>; + the grounding bonus when set and the reasoning is clean. "
+               "Advantage = (reward - group mean) / (group std + 1e-4), as TRL computes it.")
     st.dataframe([{"#": n, "answer": ui.item_label(dataset.items.get(g.answer_item)) if g.answer_item else
                    ("(not an item)" if g.parsed else "(no SID after </think>)"), "levels matched": g.levels,
-                   "real item": bool(g.answer_item), "reward": g.reward, "advantage": round(g.advantage, 3)}
+                   "real item": bool(g.answer_item),
+                   **({} if g.grounded is None else {"grounded": g.grounded}),
+                   "reward": round(g.reward, 3), "advantage": round(g.advantage, 3)}
                   for n, g in enumerate(group, start=1)], hide_index=True, key="group_table")
     checker = resources.faithfulness(name)
     for n, g in enumerate(sorted(group, key=lambda g: -g.advantage), start=1):

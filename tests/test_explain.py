@@ -51,7 +51,7 @@ def test_each_effect_is_the_score_lost_without_that_item(lm, reasoning):
     model, tokenizer = lm
     meta = {"window": 5, "think": bool(reasoning), "history": "facts"}
     history = ["1", "2", "3", "4", "5", "6", "7"]  # the first two are outside the window
-    result = leave_one_out(model, tokenizer, meta, SIDMAP, DATASET, history, "9", reasoning=reasoning, batch_size=3)
+    result = leave_one_out(model, tokenizer, meta, SIDMAP, DATASET, history, "9", reasoning=reasoning)
 
     def prompt(h):
         return render_prompt(tokenizer, variant_messages(meta, SIDMAP, DATASET, h)[0]) + reasoning
@@ -131,6 +131,18 @@ def test_sampled_group_is_seeded_and_scored_by_the_grpo_reward(lm):
         assert g.reward == score_completion(g.completion, "5", SIDMAP).reward
         assert g.completion.startswith(g.reasoning) and "</think>" not in g.reasoning
     assert [g.advantage for g in group] == pytest.approx(group_advantages([g.reward for g in group]))
+    assert all(g.grounded is None for g in group)
+    # with the grounding reward: the same samples, each reward raised by the bonus exactly where it is grounded
+    from core.eval.faithfulness import FaithfulnessChecker
+    from core.train.rewards import GroundedReward
+
+    grounding = GroundedReward(FaithfulnessChecker(DATASET, SIDMAP), 0.5)
+    bonus = sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=4, max_new_tokens=12, seed=3,
+                         grounded_by=grounding, history=["1", "2"])
+    assert [b.completion for b in bonus] == [g.completion for g in group]
+    for b, g in zip(bonus, group):
+        assert b.grounded == grounding.grounded(b.completion, ["1", "2"])
+        assert b.reward == pytest.approx(g.reward + (0.5 if b.grounded else 0.0))
     for bad in (0, 1, MAX_GROUP + 1):
         with pytest.raises(SidLensError, match="group size must be between 2 and 16"):
             sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=bad)

@@ -184,6 +184,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     import torch
     from trl import GRPOTrainer
 
+    from core.eval.faithfulness import FaithfulnessChecker
     from core.llm.backbone import resolve_device
     from core.train.callbacks import StoreLogger, TimeLimit
     from core.train.reason import think_meta, think_record
@@ -204,8 +205,8 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
                 resume=resume)
     logger, rewards, limit = StoreLogger(store, settings.run), _reward_logger(store, settings.run), \
         TimeLimit(settings.max_minutes or None)
-    reward_funcs = [SidReward(sidmap)] + ([GroundedReward(dataset, sidmap, settings.grounding_reward)]
-                                          if settings.grounding_reward else [])
+    reward_funcs = [SidReward(sidmap)] + (
+        [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward)] if settings.grounding_reward else [])
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=_config(settings, resolve_device().type),
                           train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, rewards, limit])
     _sync_reference(trainer.model)

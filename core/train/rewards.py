@@ -112,10 +112,9 @@ class GroundedReward:
 
     __name__ = "grounded_reward"
 
-    def __init__(self, dataset, sidmap: SidMap, value: float):
-        from core.eval.faithfulness import FaithfulnessChecker
-
-        self.checker, self.sidmap, self.value = FaithfulnessChecker(dataset, sidmap), sidmap, value
+    def __init__(self, checker, value: float):
+        """`checker`: a `core.eval.faithfulness.FaithfulnessChecker` of the dataset and SID map."""
+        self.checker, self.sidmap, self.value = checker, checker.sidmap, value
 
     def grounded(self, text: str, history) -> bool:
         reasoning, found, _ = text.partition(THINK_END)

@@ -24,6 +24,12 @@ def test_group_is_sampled_scored_and_queued(app, app_env):
     table = at.dataframe[0].value
     assert len(table) == 4 and set(table.columns) >= {"reward", "advantage", "levels matched"}
     assert abs(table["advantage"].sum()) < 1e-3  # advantages are centred within the group
+    assert "grounded" not in table.columns  # the tiny variant was not trained with a grounding bonus
+    at.number_input(key="group_grounding").set_value(0.3).run()
+    at.button(key="sample_group").click().run(timeout=300)
+    bonus = at.dataframe[0].value  # the same seeded samples, each raised by 0.3 where its reasoning is grounded
+    assert list(bonus["#"]) == list(table["#"]) and "grounded" in bonus.columns
+    assert ((bonus["reward"] - table["reward"] - 0.3 * bonus["grounded"].astype(float)).abs() < 1e-3).all()
     at.button(key="send_group").click().run()
     traces = Store(app_env).rows("traces")
     assert 1 <= len(traces) <= 4 and {t["prompt"] for t in traces} == {at.session_state["rl_group:ml-100k"]["prompt"]}

@@ -80,11 +80,12 @@ def test_sid_tokens_survive_the_decoding_trl_uses():
 
 def test_grounded_reward_pays_only_clean_reasoning_that_agrees_with_its_answer():
     from core.data.schema import Dataset, Item
+    from core.eval.faithfulness import FaithfulnessChecker
     from core.train.rewards import GroundedReward
 
     items = {"1": Item("1", "Heat", 1995, ("Action", "Crime")), "2": Item("2", "Emma", 1996, ("Romance",)),
              "3": Item("3", "Alien", 1979, ("Horror", "Sci-Fi")), "9": Item("9", "Babe", 1995, ("Children's",))}
-    grounded = GroundedReward(Dataset("toy", items, {}, {}, {}), SIDMAP, value=0.2)
+    grounded = GroundedReward(FaithfulnessChecker(Dataset("toy", items, {}, {}, {}), SIDMAP), value=0.2)
     heat, emma = SIDMAP.sid_text("1"), SIDMAP.sid_text("2")
     clean = f"<think>The latest is Heat (1995) {heat}, which is Action, Crime. Next they will probably watch a " \
             f"Romance title from the 1990s.</think>{emma}"
