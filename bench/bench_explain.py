@@ -5,7 +5,8 @@
 
 Model: the checkpoint of `--run` (default the shipped sft), merged as the app loads it; the history
 is the first ml-100k test user's (20 items, the prompt's window). Attribution is
-`core.explain.leave_one_out` (21 prompts scored teacher-forced, batches of 8) for the top-1 item;
+`core.explain.leave_one_out` (the full prompt once, then each of the 20 leave-one-out prompts
+from the item it lacks on, on the full prompt's KV cache) for the top-1 item;
 beliefs are `core.explain.sid_beliefs` for the top-10. Each is reported in seconds and as a ratio
 to the top-10 search measured in the same run. Target (issue 12): attribution <= 3 s for a 20-item
 history on 2 cores.
@@ -84,17 +85,15 @@ def report(r: dict) -> str:
     ])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
     parser.add_argument("--run", default="sft", help="checkpoint to explain with (default: sft)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, median reported")
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
-    args = parser.parse_args()
-    text = report(run(args))
-    print(text)
-    if not args.no_write:
-        bench_decode.write_section(text, SECTION)
+
+
+def main() -> None:
+    bench_decode.bench_main(__doc__, SECTION, arguments, run, report)
 
 
 if __name__ == "__main__":
