@@ -191,8 +191,9 @@ class MetadataTeacher:
             return None
         decade = min(decades, key=lambda d: (-decades[d], d))
         example = next(i for i in reversed(history) if (context.dataset.items[i].year or 0) // 10 * 10 == decade)
-        return pick([f"Most titles they watched are from the {decade}s, like {context.labelled(example)}.",
-                     f"They mostly watch the {decade}s: {context.labelled(example)} is from the {decade}s."],
+        # the item first, then its decade: the student reads the decade off the year it has just copied
+        return pick([f"{context.labelled(example)} is from the {decade}s, the decade they watch most.",
+                     f"{context.labelled(example)} is from the {decade}s, like most of what they watch."],
                     *key, "era")
 
     def _series(self, history, target, context, key) -> str | None:
@@ -211,13 +212,23 @@ class MetadataTeacher:
         return pick([f"Their taste leans to {join(top)}.", f"Overall this viewer prefers {join(top)}."], *key, "profile")
 
     def _conclusion(self, history, target, context, key) -> str:
+        """What kind of item comes next, in terms the student can infer from the history: the genre
+        the next item shares with the history (the one the history has most of), and the decade only
+        when it is the history's own. Not the next item's full genre list and decade: a conclusion
+        that spells those out is an answer the student must guess at test time, and the SID after it
+        follows the guess (the first checkable traces did so, and the reasoning variant's HR@10 fell
+        to a fifth of the sft's)."""
         item = context.dataset.items[target]
-        what = join(item.genres) or "similar"
-        era = f" from the {item.year // 10 * 10}s" if item.year else ""
-        usual = set(self._genres(context, history))
-        why = (" in line with their taste" if set(item.genres) & usual else " as a change from their usual genres")
-        kind = f"{article(what)} {what} title{era}"
-        return pick([f"So the next one is likely {kind},{why}.", f"A fitting next pick is {kind},{why}.",
+        counts = Counter(g for i in history for g in context.dataset.items[i].genres)
+        shared = sorted((g for g in item.genres if g in counts), key=lambda g: (-counts[g], g))
+        decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
+        usual = min(decades, key=lambda d: (-decades[d], d)) if decades else None
+        era = f" from the {usual}s" if item.year and item.year // 10 * 10 == usual else ""
+        if not shared:
+            return pick(["Next they may try something outside their usual genres.",
+                         "The next pick may be a change from what they usually watch."], *key, "end")
+        kind = f"{article(shared[0])} {shared[0]} title{era}"
+        return pick([f"So the next one is likely {kind}, in line with their taste.", f"A fitting next pick is {kind}.",
                      f"Next they will probably watch {kind}."], *key, "end")
 
 
