@@ -37,9 +37,9 @@ ASKS = {
             "its Semantic ID, in order:",
     "summary": "Rewrite these facts as a compact summary (2-3 sentences) of the user's preferences:",
     "reasoning": "Rewrite this as brief reasoning (at most 3 sentences, under 100 words) about the user's history. "
-                 "Keep every item exactly as 'Title (year) <sid>', state a genre or decade only in a sentence about "
-                 "the items that have it, name no item that is not given, and end with the genres and decade of "
-                 "the next item without naming it:",
+                 "Keep every item exactly as 'Title (year) <sid>', name one item per sentence with its genres "
+                 "copied as given, name no item that is not given, and keep the last sentence's prediction as "
+                 "general as the draft's (one genre, a decade only if the draft has one), without naming an item:",
 }
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
