@@ -135,12 +135,13 @@ class MetadataTeacher:
         one item a sentence names, copied whole and in order from its prompt line ("X (1995) <sid>,
         which is Crime, Drama, Thriller": the student copies a line it sees instead of merging or
         counting genres over items, which the first facts-prompt student got wrong in most traces),
-        the decade of the one item a sentence names, that a named item is in the history. The structures (recent trend, dominant
-        genre, era, series, taste profile) are chosen per example by a stable hash among those that
-        apply, so the student meets several shapes rather than one template. The conclusion gives
-        the next item's genres and decade, not its title: the SID after `</think>` names the item
-        (a title the student would have to recall is what the first traces made up). Kept short
-        (~50-110 tokens) so reasoning stays cheap to train on and to decode.
+        the decade of the one item a sentence names, that a named item is in the history. The
+        structures (recent trend, dominant genre, era, series, taste profile) are chosen per example
+        by a stable hash among those that apply, so the student meets several shapes rather than one
+        template. The conclusion names only what the history supports (`_conclusion`), never an
+        item: the SID after `</think>` names the item (a title the student would have to recall is
+        what the first traces made up). Kept short (~50-110 tokens) so reasoning stays cheap to
+        train on and to decode.
         """
         history = list(history)
         key = (user_id, len(history), target)
@@ -151,10 +152,6 @@ class MetadataTeacher:
         order = sorted(range(len(observations)), key=lambda n: zlib.crc32(f"{key}|{n}".encode()))
         chosen = [observations[n] for n in sorted(order[:2])]
         return " ".join(chosen + [self._conclusion(history, target, context, key)])
-
-    @staticmethod
-    def _genres(context: CorpusContext, items: Sequence[str]) -> list[str]:
-        return sorted({g for i in items for g in context.dataset.items[i].genres})
 
     @staticmethod
     def _genre_line(context: CorpusContext, item_id: str) -> str:

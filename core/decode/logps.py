@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from core.decode.inputs import encode_prompts, model_device, pad_token_id, tokenize_prompts
+from core.decode.inputs import encode_prompts, model_device, pad_token_id, shared_prefix_length, tokenize_prompts
 
 
 def completion_logps(model, tokenizer, prompts: list[str], completions: list[list[list[int]]]) -> torch.Tensor:
@@ -85,10 +85,7 @@ def reused_prefix_logps(model, tokenizer, prompts: list[str], completion: list[i
         layers = [(layer.keys, layer.values) for layer in cache.layers]
         scores = [first]
         for ids in rows[1:]:
-            shared = 0
-            limit = min(len(ids), len(rows[0])) - 1  # every prompt keeps at least one token of its own
-            while shared < limit and ids[shared] == rows[0][shared]:
-                shared += 1
+            shared = shared_prefix_length([rows[0], ids])  # at least one token of its own stays
             view = DynamicCache(ddp_cache_data=[(k[:, :, :shared], v[:, :, :shared]) for k, v in layers],
                                 config=model.config)
             scores.append(score(ids[shared:], view, shared)[0])
