@@ -172,7 +172,7 @@ class MetadataTeacher:
         return first + f" Before it came {context.labelled(before)}, which is {self._genre_line(context, before)}."
 
     def _dominant(self, history, context, key) -> str | None:
-        counts = Counter(g for i in history for g in context.dataset.items[i].genres)
+        counts = genre_counts(history, context)
         if not counts:
             return None
         genre = min(counts, key=lambda g: (-counts[g], g))
@@ -183,10 +183,9 @@ class MetadataTeacher:
                      f"Most of the history is {genre}, for example {named}."], *key, "dominant")
 
     def _era(self, history, context, key) -> str | None:
-        decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
-        if not decades:
+        decade = usual_decade(history, context)
+        if decade is None:
             return None
-        decade = min(decades, key=lambda d: (-decades[d], d))
         example = next(i for i in reversed(history) if (context.dataset.items[i].year or 0) // 10 * 10 == decade)
         # the item first, then its decade: the student reads the decade off the year it has just copied
         return pick([f"{context.labelled(example)} is from the {decade}s, the decade they watch most.",
@@ -202,7 +201,7 @@ class MetadataTeacher:
                      f"{context.labelled(same[-1])} in their history belongs to a series."], *key, "series")
 
     def _profile(self, history, context, key) -> str | None:
-        counts = Counter(g for i in history for g in context.dataset.items[i].genres)
+        counts = genre_counts(history, context)
         top = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
         if len(top) < 2:
             return None
@@ -216,10 +215,9 @@ class MetadataTeacher:
         follows the guess (the first checkable traces did so, and the reasoning variant's HR@10 fell
         to a fifth of the sft's)."""
         item = context.dataset.items[target]
-        counts = Counter(g for i in history for g in context.dataset.items[i].genres)
+        counts = genre_counts(history, context)
         shared = sorted((g for g in item.genres if g in counts), key=lambda g: (-counts[g], g))
-        decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
-        usual = min(decades, key=lambda d: (-decades[d], d)) if decades else None
+        usual = usual_decade(history, context)
         era = f" from the {usual}s" if item.year and item.year // 10 * 10 == usual else ""
         if not shared:
             return pick(["Next they may try something outside their usual genres.",
@@ -227,6 +225,17 @@ class MetadataTeacher:
         kind = f"{article(shared[0])} {shared[0]} title{era}"
         return pick([f"So the next one is likely {kind}, in line with their taste.", f"A fitting next pick is {kind}.",
                      f"Next they will probably watch {kind}."], *key, "end")
+
+
+def genre_counts(history, context) -> Counter:
+    """How many history items carry each genre (the dominant, profile and conclusion claims read it)."""
+    return Counter(g for i in history for g in context.dataset.items[i].genres)
+
+
+def usual_decade(history, context) -> int | None:
+    """The decade most history items are from (the earliest on a tie); None when no item has a year."""
+    decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
+    return min(decades, key=lambda d: (-decades[d], d)) if decades else None
 
 
 SERIES_TAIL = re.compile(r"(\s*(:.*|\b(part\s+)?([ivx]+|\d+)\b.*))$", re.IGNORECASE)
