@@ -112,7 +112,7 @@ def _search_batch(model, trie: SidTrie, start: tuple, exclusions: list, num_beam
 
 def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int = 10, num_beams: int | None = None,
                      exclude: list[set[str]] | None = None, batch_size: int = 8, return_tree: bool = False,
-                     progress: bool | None = None, after_prefill=None):
+                     progress: bool | None = None, after_prefill=None, prefill=None):
     """Top-`k` distinct real items per prompt, best first, as `Recommendation`s.
 
     `exclude[u]` are item ids user u may not be recommended (pass their history; None = nothing
@@ -124,13 +124,18 @@ def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int
     prefilled prompts (users `start`..) before the search extends the cache, so other measurements
     from the same prompts need no second prefill (the evaluation's greedy answer and candidate
     likelihoods); it must copy the cache before extending it.
+
+    `prefill(start, rows)` replaces the prompt prefill: given a batch's prompt token ids it returns
+    the same `(logp, cache, attention, last_positions)` from wherever the search should continue
+    (`core.eval.traces.ReasoningPrefill` continues after the reasoning it generates, in the cache
+    the generation already filled).
     """
     num_beams = check_request(trie, prompts, k, num_beams, exclude)
     device, pad = model_device(model), pad_token_id(tokenizer)
     rows = tokenize_prompts(tokenizer, prompts)
     shared = rows[0][:shared_prefix_length(rows)]
     prefix = None
-    if len(shared) >= MIN_SHARED_PREFIX:
+    if prefill is None and len(shared) >= MIN_SHARED_PREFIX:
         with torch.no_grad():
             prefix = (shared, model(input_ids=torch.tensor([shared], device=device), use_cache=True,
                                     logits_to_keep=1).cache)
@@ -138,7 +143,7 @@ def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int
     for start in batch_starts(len(prompts), batch_size, "constrained top-k", progress):
         chunk = rows[start:start + batch_size]
         exclusions = [trie.exclusion(exclude[start + i] if exclude else None) for i in range(len(chunk))]
-        prefilled = _prefill(model, chunk, prefix, pad, device)
+        prefilled = prefill(start, chunk) if prefill else _prefill(model, chunk, prefix, pad, device)
         if after_prefill is not None:
             after_prefill(start, prefilled)
         beams, tree = _search_batch(model, trie, prefilled, exclusions, num_beams, pad)

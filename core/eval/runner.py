@@ -22,7 +22,8 @@ first here too; the answers are not stored in the traces.
 
 Reasoning variants (checkpoints saved with `"think": true`: reason, grpo) get the think-first prompt
 and first write their reasoning greedily; the search, the free generation and the candidate
-likelihoods all continue after their `</think>` (`core.eval.traces`, as SIDReasoner evaluates).
+likelihoods all continue after their `</think>` (`core.eval.traces`, as SIDReasoner evaluates),
+in the KV cache the reasoning's generation filled (`ReasoningPrefill`: no second prefill).
 Every evaluated user's trace (prompt, reasoning, top-10 with per-level probabilities, target rank,
 faithfulness flags) is stored; for reasoning variants the flag rates (`flag_*`) and the share of
 reasonings the model closed itself (`think_closed_rate`) are stored beside the metrics.
@@ -87,7 +88,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
     from core.eval.sid_likelihood import rank_answer_and_score
-    from core.eval.traces import is_reasoning, reasoned_prompts, save_traces
+    from core.eval.traces import ReasoningPrefill, is_reasoning, save_traces
     from core.llm.adapter import load_checkpoint
     from core.llm.backbone import resolve_device
     from core.llm.precision import choose_precision
@@ -113,17 +114,17 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     total = len(examples)
     examples = examples[:users] if users else examples
     shown = _prompts(tokenizer, sidmap, dataset, examples, meta)
-    prompts, reasonings = shown, None  # a reasoning variant is searched, scored and asked after its own reasoning
-    if is_reasoning(meta):
-        prompts, reasonings, closed = reasoned_prompts(model, tokenizer, shown, batch_size=batch_size, progress=progress)
+    # a reasoning variant is searched, scored and asked after its own reasoning, in the generation's cache
+    reasoner = ReasoningPrefill(model, tokenizer) if is_reasoning(meta) else None
     trie = SidTrie(sidmap, tokenizer)
     exclude = [data_split.seen_before(ex.user_id, split) for ex in examples] if exclude_history else None
     lists = None
     if candidates or prompted:
         lists = [sample_candidates(data_split, ex.user_id, part=split) for ex in examples]
-    recs, scores, answers = rank_answer_and_score(model, tokenizer, trie, prompts, lists if candidates else None, k=k,
+    recs, scores, answers = rank_answer_and_score(model, tokenizer, trie, shown, lists if candidates else None, k=k,
                                                   num_beams=beams, exclude=exclude, batch_size=batch_size,
-                                                  progress=progress)
+                                                  progress=progress, prefill=reasoner)
+    reasonings = [text for text, _ in reasoner.pairs] if reasoner else None
     per_user = []
     for ex, rec in zip(examples, recs):
         ranked = [r.item_id for r in rec]
@@ -140,7 +141,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
                         folder=resolve_repo_path(row["checkpoint"]))
     if reasonings is not None:  # a direct answer has no reasoning to flag
-        metrics.update(think_closed_rate=closed, **rates)
+        metrics.update(think_closed_rate=sum(c for _, c in reasoner.pairs) / len(reasoner.pairs), **rates)
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"
     seconds = time.perf_counter() - started
     settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,

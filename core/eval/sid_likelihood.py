@@ -70,10 +70,11 @@ def _candidate_scores(model, trie: SidTrie, cache, first_logp, batch: dict, cand
 @torch.no_grad()
 def rank_answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], candidates: list[list[str]] | None,
                           k: int = 10, num_beams: int | None = None, exclude: list[set[str]] | None = None,
-                          batch_size: int = 8, progress: bool = False):
+                          batch_size: int = 8, progress: bool = False, prefill=None):
     """(top-`k` `Recommendation`s per prompt from the constrained beam search, `scores[u][j]` = log p(SID of
     candidates[u][j] | prompts[u]) or None without candidates, the greedy answer text of each prompt with
-    special tokens dropped), all from ONE prefill per batch (`constrained_topk`'s `after_prefill`)."""
+    special tokens dropped), all from ONE prefill per batch (`constrained_topk`'s `after_prefill`;
+    `prefill` is passed on to it)."""
     if candidates is not None and len(prompts) != len(candidates):
         raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
     stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
@@ -88,6 +89,6 @@ def rank_answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], c
                                             candidates[start:start + len(logp)]))
 
     recs = constrained_topk(model, tokenizer, trie, prompts, k=k, num_beams=num_beams, exclude=exclude,
-                            batch_size=batch_size, progress=progress, after_prefill=measure)
+                            batch_size=batch_size, progress=progress, after_prefill=measure, prefill=prefill)
     texts = tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     return recs, scores, texts

@@ -7,7 +7,9 @@ prompt + reasoning, i.e. at the position where training put the SID. A reasoning
 closes (the token budget ran out, or the model ended its turn inside `<think>`) is closed with
 `</think>` so the search still runs at the answer position; a model that wrote no `<think>` at all
 is searched from the prompt, as the app's Reasoning page does. The share of reasonings the model
-closed itself is reported as `think_closed_rate`.
+closed itself is reported as `think_closed_rate`. The runner does both in one pass per batch
+(`ReasoningPrefill`): the search starts in the KV cache the reasoning's generation filled, so
+prompt + reasoning is not prefilled a second time.
 
 `save_traces` stores one trace per evaluated user (every variant, reasoning or not, so pages can
 compare them without running a model): prompt, full reasoning, history, top-10 with per-level
@@ -29,7 +31,7 @@ from tqdm.auto import tqdm
 from core.atomic import read_jsonl, write_jsonl
 from core.data.schema import Dataset
 from core.data.split import Example
-from core.decode.inputs import encode_prompts, model_device, pad_token_id
+from core.decode.inputs import encode_prompts, model_device, pad_left, pad_token_id
 from core.decode.results import Recommendation
 from core.llm.prompts import MAX_REASONING_TOKENS, THINK_END, THINK_START
 from core.sid.sidmap import SidMap
@@ -76,6 +78,71 @@ def reasoned_prompts(model, tokenizer, prompts: list[str], max_new_tokens: int =
     reasonings = [r for r, _ in pairs]
     closed = sum(c for _, c in pairs) / len(pairs) if pairs else 0.0
     return [p + r for p, r in zip(prompts, reasonings)], reasonings, closed
+
+
+class ReasoningPrefill:
+    """`constrained_topk`'s `prefill` for reasoning variants: per batch, generate the reasoning
+    greedily (as `generate_reasoning`) and start the search at the answer position IN THE CACHE
+    THE GENERATION FILLED, instead of prefilling prompt + reasoning again (for ~650-token prompts
+    that second prefill was most of a reasoning evaluation's search time).
+
+    The search continues after the generated tokens up to the one that completes `</think>`; an
+    unclosed reasoning gets the tokens of "\n</think>" appended, and a reply without `<think>` is
+    searched from the prompt, as `close_reasoning` does for text. Cache columns past that point
+    (tokens generated after `</think>`, padding of rows that stopped early) are masked out. The last
+    kept token is fed again (its cache column masked) so the forward pass yields the next-token
+    log-probs at the answer position. `pairs` collects `close_reasoning`'s (text, closed) per user.
+    """
+
+    def __init__(self, model, tokenizer, max_new_tokens: int = MAX_REASONING_TOKENS):
+        self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
+        self.close_ids = tokenizer("\n" + THINK_END, add_special_tokens=False)["input_ids"]
+        eos = model.generation_config.eos_token_id
+        self.stop_ids = {pad_token_id(tokenizer), *(eos if isinstance(eos, list) else [eos] if eos is not None else [])}
+        self.pairs: list[tuple[str, bool]] = []
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def _kept(self, ids: list[int]) -> tuple[int, list[int]]:
+        """(generated tokens the answer follows, tokens to append) for one row; records its pair."""
+        text, closed = close_reasoning(self._decode(ids))
+        self.pairs.append((text, closed))
+        if closed:  # the shortest prefix whose text contains </think> (containment grows with the prefix)
+            low, high = 1, len(ids)
+            while low < high:
+                mid = (low + high) // 2
+                low, high = (mid + 1, high) if THINK_END not in self._decode(ids[:mid]) else (low, mid)
+            return low, []
+        if not text:
+            return 0, []
+        end = next((j for j, t in enumerate(ids) if t in self.stop_ids), len(ids))
+        return end, self.close_ids
+
+    @torch.no_grad()
+    def __call__(self, start: int, rows: list[list[int]]):
+        device, pad = model_device(self.model), pad_token_id(self.tokenizer)
+        batch = pad_left(rows, pad, device)
+        out = self.model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
+                                  max_new_tokens=self.max_new_tokens, pad_token_id=pad, stop_strings=[THINK_END],
+                                  tokenizer=self.tokenizer, return_dict_in_generate=True)
+        width, cache = batch["input_ids"].shape[1], out.cache
+        mask = torch.zeros(len(rows), cache.get_seq_length(), dtype=torch.long, device=device)
+        mask[:, :width] = batch["attention_mask"]
+        tails, lengths = [], []
+        for b, ids in enumerate(out.sequences[:, width:].tolist()):
+            kept, closing = self._kept(ids)
+            mask[b, width:width + kept - 1] = 1
+            if width + kept - 1 < mask.shape[1]:  # the last kept token is fed again below
+                mask[b, width + kept - 1] = 0
+            tails.append([(rows[b] + ids[:kept])[-1]] + closing)
+            lengths.append(len(rows[b]) + kept)
+        tail = pad_left(tails, pad, device)
+        positions = tail["position_ids"] + torch.tensor(lengths, device=device)[:, None] - 1
+        attention = torch.cat([mask, tail["attention_mask"]], dim=1)
+        logits = self.model(input_ids=tail["input_ids"], attention_mask=attention, position_ids=positions, cache=cache,
+                            use_cache=True, logits_to_keep=1).logits
+        return torch.log_softmax(logits[:, -1].float(), dim=-1), cache, attention, positions[:, -1]
 
 
 def save_traces(store: Store, run: str, split: str, examples: Sequence[Example], prompts: Sequence[str],

@@ -157,3 +157,25 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     registered = resolve_run(clean, "reason")
     assert (registered["stage"], registered["parent"]) == ("reason", "sft")
     assert load_traces(clean, "reason") == traces
+
+
+def test_search_continues_in_the_generation_cache(thinker):
+    """`ReasoningPrefill` gives the reasonings `generate_reasoning` gives, and the search from its
+    cache ranks what the search from re-prefilled prompt + reasoning ranks, with the same scores
+    (closed reasonings, and ones cut by the budget and closed by us)."""
+    from core.eval.traces import ReasoningPrefill
+
+    model, tokenizer, prompts = thinker
+    trie = SidTrie(SIDMAP, tokenizer)
+    exclude = [set(ex.history) for ex in EXAMPLES]
+    for budget in (256, 5):
+        pairs = generate_reasoning(model, tokenizer, prompts, max_new_tokens=budget, batch_size=2)
+        prefill = ReasoningPrefill(model, tokenizer, max_new_tokens=budget)
+        cached = constrained_topk(model, tokenizer, trie, prompts, k=4, num_beams=4, exclude=exclude, batch_size=2,
+                                  prefill=prefill)
+        assert prefill.pairs == pairs
+        again = constrained_topk(model, tokenizer, trie, [p + r for p, (r, _) in zip(prompts, pairs)], k=4,
+                                 num_beams=4, exclude=exclude)
+        for mine, theirs in zip(cached, again):
+            assert [r.item_id for r in mine] == [r.item_id for r in theirs]
+            assert [r.score for r in mine] == pytest.approx([r.score for r in theirs], abs=1e-3)
