@@ -167,7 +167,8 @@ class Rollout:
     levels: int              # leading SID levels that match the target's
     reward: float            # the GRPO reward (SID levels, real item, and the grounding bonus when scored)
     advantage: float         # (reward - group mean) / (group std + 1e-4)
-    grounded: bool | None = None  # no faithfulness flag, conclusion agreeing with the answer (None: not scored)
+    grounded: bool | None = None  # no faithfulness flag, conclusion agreeing with the answer (None: no bonus)
+    flags: dict | None = None     # the faithfulness flags `grounded` was judged by (None: not checked)
 
 
 def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, group_size: int = 8,
@@ -177,7 +178,8 @@ def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, gro
     with its reward for `target` and its advantage within the group (module docstring).
 
     `grounded_by`: a `core.train.rewards.GroundedReward` (as `train grpo --grounding-reward` adds):
-    each rollout's reasoning is checked against the shown `history` and its bonus added."""
+    each rollout's reasoning is checked against the shown `history` (its `flags`) and, when the
+    bonus is above 0, the bonus added where it is clean (`grounded`)."""
     import torch
 
     from core.decode.inputs import encode_prompts, model_device, pad_token_id
@@ -203,13 +205,17 @@ def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, gro
         model.train(was_training)
     texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     scored = [score_completion(t, target, sidmap) for t in texts]
-    grounded = [grounded_by.grounded(t, history or []) for t in texts] if grounded_by else [None] * len(texts)
-    rewards = [s.reward + (grounded_by.value if ok else 0.0) for s, ok in zip(scored, grounded)]
+    checked = [grounded_by.check(t, history or []) for t in texts] if grounded_by else [(None, None)] * len(texts)
+    bonus = grounded_by.value if grounded_by else 0.0
+    grounded = [ok if bonus else None for _, ok in checked]
+    rewards = [s.reward + (bonus if ok else 0.0) for s, ok in zip(scored, grounded)]
     rollouts = []
-    for text, s, ok, reward, advantage in zip(texts, scored, grounded, rewards, group_advantages(rewards)):
+    for text, s, (flags, _), ok, reward, advantage in zip(texts, scored, checked, grounded, rewards,
+                                                          group_advantages(rewards)):
         codes = parse_answer(text, sidmap.levels)
         levels = prefix_match(codes, sidmap.sid(target)) if codes is not None else 0
-        rollouts.append(Rollout(text, text.partition(THINK_END)[0], s.item_id, s.parsed, levels, reward, advantage, ok))
+        rollouts.append(Rollout(text, text.partition(THINK_END)[0], s.item_id, s.parsed, levels, reward, advantage,
+                                ok, flags))
     return rollouts
 
 

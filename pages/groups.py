@@ -64,7 +64,7 @@ if st.button("Sample the group", type="primary", key="sample_group"):
         for note in notes:
             st.info(note)
         with st.spinner(f"Sampling {size} completions..."):
-            grounded_by = GroundedReward(resources.faithfulness(name), float(bonus)) if bonus else None
+            grounded_by = GroundedReward(resources.faithfulness(name), float(bonus))  # also the shown flags
             group = explain.sample_group(model, tokenizer, prompt, sidmap, target, int(size), temperature,
                                          max_new, int(seed), grounded_by=grounded_by, history=history)
         st.session_state[GROUP] = {"variant": variant["name"], "history": history, "prompt": prompt,
@@ -92,20 +92,18 @@ if result:
                    **({} if g.grounded is None else {"grounded": g.grounded}),
                    "reward": round(g.reward, 3), "advantage": round(g.advantage, 3)}
                   for n, g in enumerate(group, start=1)], hide_index=True, key="group_table")
-    checker = resources.faithfulness(name)
     for n, g in enumerate(sorted(group, key=lambda g: -g.advantage), start=1):
         with st.expander(f"advantage {g.advantage:+.2f} · reward {g.reward:.2f} · "
                          f"{ui.item_label(dataset.items.get(g.answer_item)) if g.answer_item else 'no item'}"):
             st.markdown(traces.reasoning_markdown(g.completion, dataset, sidmap) if g.completion.strip()
                         else "(nothing generated)")
-            traces.show_flags(checker.flags(g.reasoning, result["history"], answer=g.answer_item))
+            traces.show_flags(g.flags)
     if st.button(f"Send the group to labeling ({len(group)} traces)", key="send_group"):
         with ui.guarded("Sending the group"):
             ids = labels.send_group(resources.store(), run=result["variant"], history=result["history"],
                                     prompt=result["prompt"], completions=[g.completion for g in group],
                                     answers=[g.answer_item for g in group],
-                                    flags=[checker.flags(g.reasoning, result["history"], answer=g.answer_item)
-                                           for g in group], sidmap=sidmap,
+                                    flags=[g.flags for g in group], sidmap=sidmap,
                                     user_id=user_id)
             st.success(f"Queued {len(ids)} traces of one prompt: labels on them become preference pairs "
                        "(Label page, export pairs).")

@@ -141,8 +141,13 @@ def test_sampled_group_is_seeded_and_scored_by_the_grpo_reward(lm):
                          grounded_by=grounding, history=["1", "2"])
     assert [b.completion for b in bonus] == [g.completion for g in group]
     for b, g in zip(bonus, group):
-        assert b.grounded == grounding.grounded(b.completion, ["1", "2"])
+        assert (b.flags, b.grounded) == grounding.check(b.completion, ["1", "2"])
         assert b.reward == pytest.approx(g.reward + (0.5 if b.grounded else 0.0))
+    # a bonus of 0 (the outcome-only reward): flags still checked for the page, no bonus judged
+    plain = sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=4, max_new_tokens=12, seed=3,
+                         grounded_by=GroundedReward(grounding.checker, 0.0), history=["1", "2"])
+    assert [p.flags for p in plain] == [b.flags for b in bonus] and all(p.grounded is None for p in plain)
+    assert [p.reward for p in plain] == [g.reward for g in group]
     for bad in (0, 1, MAX_GROUP + 1):
         with pytest.raises(SidLensError, match="group size must be between 2 and 16"):
             sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=bad)

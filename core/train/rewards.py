@@ -116,13 +116,16 @@ class GroundedReward:
         """`checker`: a `core.eval.faithfulness.FaithfulnessChecker` of the dataset and SID map."""
         self.checker, self.sidmap, self.value = checker, checker.sidmap, value
 
-    def grounded(self, text: str, history) -> bool:
+    def check(self, text: str, history) -> tuple[dict, bool]:
+        """(the faithfulness flags of the text's reasoning and answer, whether it earns the bonus: it
+        closed `</think>` and raised no flag); the group viewer shows the flags it rewarded."""
         reasoning, found, _ = text.partition(THINK_END)
-        if not found:
-            return False
         codes = parse_answer(text, self.sidmap.levels)
-        answer = self.sidmap.item_for(codes) if codes else None
-        return not any(self.checker.flags(reasoning, history, answer=answer).values())
+        flags = self.checker.flags(reasoning, history, answer=self.sidmap.item_for(codes) if codes else None)
+        return flags, bool(found) and not any(flags.values())
+
+    def grounded(self, text: str, history) -> bool:
+        return self.check(text, history)[1]
 
     def __call__(self, prompts, completions, history, log_metric=None, **kwargs) -> list[float]:
         clean = [self.grounded(_text(c), h) for c, h in zip(completions, history, strict=True)]
