@@ -125,7 +125,8 @@ class GroundedReward:
         return flags, bool(found) and not any(flags.values())
 
     def grounded(self, text: str, history) -> bool:
-        return self.check(text, history)[1]
+        """`check`'s verdict alone; the reward's hot path skips the checker when `</think>` never closed."""
+        return THINK_END in text and self.check(text, history)[1]
 
     def __call__(self, prompts, completions, history, log_metric=None, **kwargs) -> list[float]:
         clean = [self.grounded(_text(c), h) for c, h in zip(completions, history, strict=True)]
