@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -29,6 +31,9 @@ import sqlite_utils
 
 from core.errors import SidLensError
 from core.paths import REPO_ROOT, db_path
+
+# How long a connection waits for another's write lock before "database is locked".
+BUSY_SECONDS = 30.0
 
 SCHEMA: dict[str, tuple[dict[str, type], list[str]]] = {
     "datasets": ({"name": str, "source": str, "users": int, "items": int, "interactions": int,
@@ -92,26 +97,51 @@ class Store:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = sqlite_utils.Database(str(path) if str(path) != ":memory:" else None, memory=str(path) == ":memory:")
-            if str(path) != ":memory:":
-                self.db.enable_wal()
-            self.db.execute("PRAGMA busy_timeout = 10000")
-        except Exception as exc:  # sqlite3.DatabaseError for a file that is not a database
+            if str(path) == ":memory:":
+                self.db = sqlite_utils.Database(memory=True)
+            else:  # wait for a writer (another process, an app session) instead of failing at once
+                self.db = sqlite_utils.Database(sqlite3.connect(str(path), timeout=BUSY_SECONDS))
+                self._enable_wal()
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            self.path = path
+            self._ensure_schema()
+        except sqlite3.DatabaseError as exc:  # a file that is not a database, or locked past the timeout
             raise SidLensError(f"cannot open database {path}: {exc}") from None
-        self.path = path
-        self._ensure_schema()
+
+    def _enable_wal(self) -> None:
+        """WAL mode, retried: a journal-mode change that meets another connection's lock fails at
+        once with "database is locked" (SQLite does not call the busy handler for it), which is what
+        two processes opening a new database together (DDP ranks, tests/train/test_distributed.py) hit."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                self.db.enable_wal()
+                return
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _ensure_schema(self) -> None:
-        for name, (columns, pk) in SCHEMA.items():
-            table = self.db[name]
-            if not table.exists():
-                table.create(columns, pk=pk)
-            else:
-                missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
-                for column, kind in missing.items():
-                    table.add_column(column, kind)
-        self.db["runs"].create_index(["dataset"], if_not_exists=True)
-        self.db["traces"].create_index(["run", "split", "user_id"], if_not_exists=True)
+        """Create missing tables, columns and indexes in one write transaction (BEGIN IMMEDIATE waits
+        for the write lock), so processes opening the same new database at once do not race."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name, (columns, pk) in SCHEMA.items():
+                table = self.db[name]
+                if not table.exists():
+                    table.create(columns, pk=pk)
+                else:
+                    missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+                    for column, kind in missing.items():
+                        table.add_column(column, kind)
+            self.db["runs"].create_index(["dataset"], if_not_exists=True)
+            self.db["traces"].create_index(["run", "split", "user_id"], if_not_exists=True)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
     # -- generic -----------------------------------------------------------------------------
     def upsert(self, table: str, rows: dict | Iterable[dict]) -> None:

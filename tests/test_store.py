@@ -1,7 +1,10 @@
 """The store: restarting a run forgets the old model's metrics, results and unlabeled eval traces."""
 from __future__ import annotations
 
+import multiprocessing
+
 from core.eval.results import save_results
+from core.store import Store
 
 
 def _trace(run: str, user: str, source: str = "eval") -> dict:
@@ -29,3 +32,31 @@ def test_restarting_a_run_forgets_the_old_models_results_but_not_labels(store):
     assert len(store.rows("traces", "run = 'b'")) == 1 and len(store.rows("user_results", "run = 'b'")) == 1
     assert store.rows("run_logs", "run = 'a'")[0]["value"] == 2.0  # a resumed stage keeps its curve
     assert store.run("a")["config"] == {"lr": 1}
+
+
+def _open_and_register(path, barrier, results):
+    """One of several processes opening the same new database at the same moment (as DDP ranks do)."""
+    barrier.wait()
+    try:
+        store = Store(path)
+        store.start_run("ddp", dataset="x", stage="sft", parent=None, config={})
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001  (the parent reports it)
+        results.put(repr(exc))
+
+
+def test_processes_opening_a_new_database_together_do_not_collide(tmp_path):
+    # Before the schema was created under BEGIN IMMEDIATE and WAL mode retried, most rounds failed
+    # with "database is locked" or "table already exists".
+    spawn = multiprocessing.get_context("spawn")
+    for round_ in range(4):
+        barrier, results = spawn.Barrier(3), spawn.Queue()
+        path = str(tmp_path / f"new{round_}.db")
+        workers = [spawn.Process(target=_open_and_register, args=(path, barrier, results)) for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=60)
+        assert outcomes == ["ok"] * 3, outcomes
+    assert Store(path).run("ddp")["status"] == "running"
