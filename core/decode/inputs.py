@@ -22,6 +22,14 @@ def pad_token_id(tokenizer) -> int:
     return int(pad)
 
 
+def stop_token_ids(model, tokenizer) -> set[int]:
+    """Tokens that end a reply, for every decoding path: the tokenizer's EOS and pad and the model's
+    generation EOS (one id or a list; a chat model's end-of-turn may be only there)."""
+    eos = model.generation_config.eos_token_id
+    ids = {tokenizer.eos_token_id, tokenizer.pad_token_id, *(eos if isinstance(eos, list) else [eos])}
+    return {int(i) for i in ids if i is not None}
+
+
 def tokenize_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
     """Token ids of each rendered prompt, no special tokens added."""
     if not prompts:

@@ -21,7 +21,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from core.decode.inputs import encode_prompts, model_device
+from core.decode.inputs import encode_prompts, model_device, stop_token_ids
 from core.sid.sidmap import LEVEL_LETTERS, TOKEN_RE, SidMap
 
 _DONE = object()
@@ -74,10 +74,7 @@ def stream_text(model, tokenizer, prompt: str, max_new_tokens: int = 256, temper
     produced; it is included in the output.
     """
     batch = encode_prompts(tokenizer, [prompt], model_device(model))
-    hidden = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
-    eos = model.generation_config.eos_token_id
-    hidden |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    streamer = TokenChunkStreamer(tokenizer, hidden)
+    streamer = TokenChunkStreamer(tokenizer, stop_token_ids(model, tokenizer))
     cancel = threading.Event()
     kwargs = dict(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=max_new_tokens,
                   streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]),

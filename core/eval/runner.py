@@ -88,7 +88,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
     from core.eval.sid_likelihood import rank_answer_and_score
-    from core.eval.traces import ReasoningPrefill, is_reasoning, save_traces
+    from core.eval.traces import ReasoningPrefill, closed_rate, is_reasoning, save_traces
     from core.llm.adapter import load_checkpoint
     from core.llm.backbone import resolve_device
     from core.llm.precision import choose_precision
@@ -141,7 +141,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
                         folder=resolve_repo_path(row["checkpoint"]))
     if reasonings is not None:  # a direct answer has no reasoning to flag
-        metrics.update(think_closed_rate=sum(c for _, c in reasoner.pairs) / len(reasoner.pairs), **rates)
+        metrics.update(think_closed_rate=closed_rate(reasoner.pairs), **rates)
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"
     seconds = time.perf_counter() - started
     settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,

@@ -22,6 +22,7 @@ import copy
 import torch
 
 from core.decode.beam import constrained_topk
+from core.decode.inputs import stop_token_ids
 from core.decode.trie import SidTrie
 
 
@@ -77,7 +78,7 @@ def rank_answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], c
     `prefill` is passed on to it)."""
     if candidates is not None and len(prompts) != len(candidates):
         raise ValueError(f"{len(prompts)} prompts but {len(candidates)} candidate lists")
-    stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
+    stop_ids = stop_token_ids(model, tokenizer)
     scores, answers = [] if candidates is not None else None, []
 
     def measure(start: int, prefilled) -> None:

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from core.atomic import read_jsonl, write_jsonl
 from core.data.schema import Dataset
 from core.data.split import Example
-from core.decode.inputs import encode_prompts, model_device, pad_left, pad_token_id
+from core.decode.inputs import encode_prompts, model_device, pad_left, pad_token_id, stop_token_ids
 from core.decode.results import Recommendation
 from core.llm.prompts import MAX_REASONING_TOKENS, THINK_END, THINK_START
 from core.sid.sidmap import SidMap
@@ -55,6 +55,11 @@ def close_reasoning(generated: str) -> tuple[str, bool]:
     return "", False
 
 
+def closed_rate(pairs: list[tuple[str, bool]]) -> float:
+    """Share of `close_reasoning` pairs whose reasoning the model closed itself (`think_closed_rate`)."""
+    return sum(closed for _, closed in pairs) / len(pairs) if pairs else 0.0
+
+
 @torch.no_grad()
 def generate_reasoning(model, tokenizer, prompts: list[str], max_new_tokens: int = MAX_REASONING_TOKENS,
                        batch_size: int = 8, progress: bool = False) -> list[tuple[str, bool]]:
@@ -76,8 +81,7 @@ def reasoned_prompts(model, tokenizer, prompts: list[str], max_new_tokens: int =
     """(prompt + reasoning for the search, the reasonings, `think_closed_rate`): the runner's hook."""
     pairs = generate_reasoning(model, tokenizer, prompts, max_new_tokens, batch_size, progress)
     reasonings = [r for r, _ in pairs]
-    closed = sum(c for _, c in pairs) / len(pairs) if pairs else 0.0
-    return [p + r for p, r in zip(prompts, reasonings)], reasonings, closed
+    return [p + r for p, r in zip(prompts, reasonings)], reasonings, closed_rate(pairs)
 
 
 class ReasoningPrefill:
@@ -97,8 +101,7 @@ class ReasoningPrefill:
     def __init__(self, model, tokenizer, max_new_tokens: int = MAX_REASONING_TOKENS):
         self.model, self.tokenizer, self.max_new_tokens = model, tokenizer, max_new_tokens
         self.close_ids = tokenizer("\n" + THINK_END, add_special_tokens=False)["input_ids"]
-        eos = model.generation_config.eos_token_id
-        self.stop_ids = {pad_token_id(tokenizer), *(eos if isinstance(eos, list) else [eos] if eos is not None else [])}
+        self.stop_ids = stop_token_ids(model, tokenizer)
         self.pairs: list[tuple[str, bool]] = []
 
     def _decode(self, ids: list[int]) -> str:

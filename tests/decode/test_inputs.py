@@ -25,3 +25,16 @@ def test_empty_prompts_are_refused():
         tokenize_prompts(None, [])
     with pytest.raises(SidLensError, match="empty prompt"):
         tokenize_prompts(None, ["fine", ""])
+
+
+def test_stop_tokens_join_the_tokenizers_and_the_generation_configs():
+    from core.decode.inputs import stop_token_ids
+    from core.llm.tiny import tiny_model
+
+    model, tokenizer = tiny_model()
+    end_of_turn, end_of_text = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    model.generation_config.eos_token_id = [end_of_turn, end_of_text]
+    stops = stop_token_ids(model, tokenizer)
+    assert {end_of_turn, end_of_text, tokenizer.eos_token_id, tokenizer.pad_token_id} == stops
+    model.generation_config.eos_token_id = None  # a config without one: the tokenizer's still end replies
+    assert stop_token_ids(model, tokenizer) == {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}

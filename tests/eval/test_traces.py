@@ -10,7 +10,7 @@ from core.data.schema import Dataset, Item
 from core.data.split import Example
 from core.decode.beam import constrained_topk
 from core.decode.trie import SidTrie
-from core.eval.traces import close_reasoning, generate_reasoning, load_traces, reasoned_prompts, save_traces
+from core.eval.traces import close_reasoning, closed_rate, generate_reasoning, load_traces, reasoned_prompts, save_traces
 from core.llm.prompts import render_prompt
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
@@ -59,6 +59,8 @@ def test_close_reasoning():
     assert close_reasoning("<think>\nab\n</think><a_1>...") == ("<think>\nab\n</think>", True)
     assert close_reasoning("<think>\nab cut") == ("<think>\nab cut\n</think>", False)
     assert close_reasoning("<a_1><b_0><c_1>") == ("", False)  # answered without thinking: search from the prompt
+    pairs = [close_reasoning(t) for t in ("<think>a</think>", "<think>b", "<a_1>", "<think>c</think><a_2>")]
+    assert closed_rate(pairs) == 0.5 and closed_rate([]) == 0.0
 
 
 def test_reasoning_is_generated_until_think_end(thinker):
