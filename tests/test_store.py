@@ -1,9 +1,13 @@
 """The store: restarting a run forgets the old model's metrics, results and unlabeled eval traces."""
 from __future__ import annotations
 
-import multiprocessing
+import os
+import subprocess
+import sys
+import time
 
 from core.eval.results import save_results
+from core.paths import REPO_ROOT
 from core.store import Store
 
 
@@ -34,29 +38,26 @@ def test_restarting_a_run_forgets_the_old_models_results_but_not_labels(store):
     assert store.run("a")["config"] == {"lr": 1}
 
 
-def _open_and_register(path, barrier, results):
-    """One of several processes opening the same new database at the same moment (as DDP ranks do)."""
-    barrier.wait()
-    try:
-        store = Store(path)
-        store.start_run("ddp", dataset="x", stage="sft", parent=None, config={})
-        results.put("ok")
-    except Exception as exc:  # noqa: BLE001  (the parent reports it)
-        results.put(repr(exc))
+
+# Each process waits for the same instant, then opens the new database and registers a run.
+OPEN_AT = """
+import sys, time
+from core.store import Store
+at = float(sys.argv[2])
+while time.time() < at:
+    pass
+Store(sys.argv[1]).start_run("ddp", dataset="x", stage="sft", parent=None, config={})
+"""
 
 
 def test_processes_opening_a_new_database_together_do_not_collide(tmp_path):
     # Before the schema was created under BEGIN IMMEDIATE and WAL mode retried, most rounds failed
-    # with "database is locked" or "table already exists".
-    spawn = multiprocessing.get_context("spawn")
+    # with "database is locked" or "table already exists" (as the DDP test's two ranks did in CI).
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     for round_ in range(4):
-        barrier, results = spawn.Barrier(3), spawn.Queue()
-        path = str(tmp_path / f"new{round_}.db")
-        workers = [spawn.Process(target=_open_and_register, args=(path, barrier, results)) for _ in range(3)]
-        for worker in workers:
-            worker.start()
-        outcomes = [results.get(timeout=60) for _ in workers]
-        for worker in workers:
-            worker.join(timeout=60)
-        assert outcomes == ["ok"] * 3, outcomes
+        path, at = str(tmp_path / f"new{round_}.db"), time.time() + 1.5
+        workers = [subprocess.Popen([sys.executable, "-c", OPEN_AT, path, str(at)], env=env, stderr=subprocess.PIPE,
+                                    text=True) for _ in range(3)]
+        errors = [w.communicate(timeout=60)[1] for w in workers]
+        assert [w.returncode for w in workers] == [0, 0, 0], [e[-300:] for e in errors]
     assert Store(path).run("ddp")["status"] == "running"
