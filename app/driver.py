@@ -135,8 +135,8 @@ def choose_variant(page, name: str) -> None:
 def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4, variant: str | None = None) -> None:
     """Every page in order, doing its main action, with a screenshot of each in `shots`: build a
     history from a real user, recommend for it (with `variant` active, else the default), send the
-    trace to the queue, explain the top-1 (attribution), run the variants side by
-    side (when there are two), sample a GRPO group, label the trace."""
+    trace to the queue, explain the top-1 (attribution), re-rank a what-if history without its
+    first item, run the variants side by side (when there are two), sample a GRPO group, label the trace."""
     page.goto(url)
     page.get_by_role("heading", name="Overview", exact=True).wait_for(timeout=300_000)
     idle(page, 300)
@@ -165,6 +165,19 @@ def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4,
     idle(page, 600)
     page.get_by_text("Why this item").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "explain.png"))
+    # what-if: leave the first history item out, re-rank, and read the diff against the top-10 above
+    box = page.get_by_role("combobox", name="Remove from the history")
+    box.scroll_into_view_if_needed()
+    box.click()
+    options = page.get_by_role("listbox", name="Remove from the history").get_by_role("option")
+    options.filter(has_not_text="Select all").first.click()  # Streamlit lists "Select all" first
+    page.keyboard.press("Escape")
+    idle(page)
+    page.get_by_role("button", name="Re-rank the edited history").click()
+    page.get_by_text("Pinned").wait_for(timeout=600_000)
+    idle(page, 600)
+    page.get_by_role("heading", name="What if").scroll_into_view_if_needed()
+    page.screenshot(path=str(shots / "whatif.png"))
 
     open_page(page, "Side by side")
     if page.get_by_role("button", name="Run side by side").count():

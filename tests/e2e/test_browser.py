@@ -3,10 +3,10 @@
 Starts `streamlit run app/main.py` on a free 127.0.0.1 port against the real ml-100k with its SIDs,
 a fresh SQLite file and the tiny model, then, in one browser session, opens every page through the
 sidebar, builds a history from a real user, streams a recommendation, sends the trace to the label
-queue, explains it (attribution), opens Side by side and samples a GRPO group on RL
-groups, and labels the trace; a second session labels the same trace while the first relabels, the server
-is killed, and every label shown as saved must be in the database. A screenshot of each page goes
-to tests/e2e/screenshots/ (git-ignored). `make browser` installs the browser.
+queue, explains it (attribution), re-ranks a what-if history with one item removed, opens Side by
+side and samples a GRPO group on RL groups, and labels the trace; a second session labels the same
+trace while the first relabels, the server is killed, and every label shown as saved must be in the
+database. A screenshot of each page goes to tests/e2e/screenshots/ (git-ignored). `make browser` installs the browser.
 """
 from __future__ import annotations
 
@@ -48,8 +48,9 @@ def test_every_page_in_chromium(server):
         driver.tour(page, url, SHOTS, annotator="e2e", quality=4)
         print(f"healthy after {healthy_s:.1f} s, tour of every page {time.perf_counter() - started:.1f} s")
         assert page.get_by_text("Saved: quality 4").is_visible()
+        assert (SHOTS / "whatif.png").stat().st_size > 10_000  # the what-if diff was drawn
         assert [(r["annotator"], r["quality"]) for r in Store(db).rows("labels")] == [("e2e", 4)]
-        assert len(Store(db).rows("traces")) == 1 and len(list(SHOTS.glob("*.png"))) == 9
+        assert len(Store(db).rows("traces")) == 1 and len(list(SHOTS.glob("*.png"))) == 10
 
         # a second session labels the same trace while the first relabels; then the server is killed
         other = browser.new_context().new_page()
