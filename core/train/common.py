@@ -6,10 +6,13 @@
   saved settings differ (a silently mixed run would have an unreproducible loss curve).
 - `command_line()`: the exact command that is running, recorded in the checkpoint's card.
 - `folder_mb(path)`: the size a checkpoint adds to the repository.
+- `release_freed_memory()`: freed heap pages back to the OS (the `ReleaseMemory` callback's work).
 (The Trainer callbacks are in `core.train.callbacks`, which imports transformers.)
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import shlex
 import shutil
@@ -66,3 +69,17 @@ def mean_of(rows: list[dict], key: str) -> float | None:
     """Mean of `key` over the log rows that have it (rounded for run.json); None when none do."""
     values = [r[key] for r in rows if r.get(key) is not None]
     return round(sum(values) / len(values), 4) if values else None
+
+
+def release_freed_memory() -> bool:
+    """glibc's `malloc_trim(0)`: free pages anywhere in the heap go back to the OS; False where the C
+    library has none (musl, macOS), which is then a no-op."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    return bool(trim(0)) if trim is not None else False
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None

@@ -186,7 +186,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
 
     from core.eval.faithfulness import FaithfulnessChecker
     from core.llm.backbone import resolve_device
-    from core.train.callbacks import StoreLogger, TimeLimit
+    from core.train.callbacks import ReleaseMemory, StoreLogger, TimeLimit
     from core.train.reason import think_meta, think_record
     from core.train.rewards import GroundedReward, SidReward
 
@@ -208,7 +208,8 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     reward_funcs = [SidReward(sidmap)] + (
         [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward)] if settings.grounding_reward else [])
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=_config(settings, resolve_device().type),
-                          train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, rewards, limit])
+                          train_dataset=train_data, processing_class=tokenizer,
+                          callbacks=[logger, rewards, limit, ReleaseMemory()])
     _sync_reference(trainer.model)
     _, seconds = run_trainer(trainer, store, settings.run, resume)
     if "ref" in trainer.model.peft_config:

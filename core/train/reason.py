@@ -148,7 +148,7 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
 
     from core.corpus.teacher import make_teacher
     from core.llm.backbone import resolve_device
-    from core.train.callbacks import StoreLogger, TimeLimit
+    from core.train.callbacks import ReleaseMemory, StoreLogger, TimeLimit
     from core.train.sft import _trainer_class, _trainer_config
 
     if settings.threads:
@@ -171,7 +171,7 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
     train_data = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
     device = resolve_device().type
     trainer = _trainer_class()(model=model, args=_trainer_config(settings, device),
-                               train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, limit])
+                               train_dataset=train_data, processing_class=tokenizer, callbacks=[logger, limit, ReleaseMemory()])
     _, seconds = run_trainer(trainer, store, settings.run, resume)
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
     steps = trainer.state.global_step

@@ -217,7 +217,7 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     from core.llm.backbone import DEFAULT_BASE, load_base, resolve_device
     from core.llm.sid_tokens import add_sid_tokens
     from core.sid.build import load_sidmap
-    from core.train.callbacks import StoreLogger, TimeLimit
+    from core.train.callbacks import ReleaseMemory, StoreLogger, TimeLimit
     from core.train.sft_data import build_rows
 
     if settings.threads:
@@ -260,7 +260,7 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     logger, limit = StoreLogger(store, settings.run), TimeLimit(settings.max_minutes or None)
     trainer = _trainer_class()(model=model, args=_trainer_config(settings, device),
                                train_dataset=datasets.Dataset.from_list(rows), processing_class=tokenizer,
-                               callbacks=[logger, limit])
+                               callbacks=[logger, limit, ReleaseMemory()])
     output, seconds = run_trainer(trainer, store, settings.run, resume)
     tokens = logger.history[-1].get("tokens", 0.0) if logger.history else 0.0
     record = {"stage": STAGE, "dataset": settings.dataset, "base_model": base_name,
