@@ -40,10 +40,10 @@ test: setup browser
 	$(PY) -m pytest -q
 
 # The edit-test loop: lint, then every test that neither trains a model, loads the real LM, builds
-# the real SIDs nor drives the browser (markers set in tests/conftest.py).
+# the real SIDs nor drives the browser (markers set in tests/conftest.py), on two pytest-xdist workers.
 test-fast: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -m "not slow and not browser" --durations=5
+	$(PY) -m pytest -q -m "not slow and not browser" -n 2 --durations=5
 
 # The tests that train or decode with a model, on the oldest kernels torch and oneDNN have (SSE4):
 # a test whose assertion depends on the CPU's instruction set (AVX2, AVX-512, AMX; fp32 or bf16)

@@ -15,6 +15,19 @@ from core.store import Store
 SLOW_FIXTURES = {"toy_world", "ml100k_sids_dir"}
 
 
+def pytest_sessionstart(session):
+    """Under pytest-xdist (`make test-fast` runs `-n 2`), fill the shared cache once in the controller
+    before the workers start: the raw ml-100k files and the converted LM, which workers would
+    otherwise extract or convert at the same moment on a fresh clone."""
+    if hasattr(session.config, "workerinput") or not session.config.getoption("numprocesses", None):
+        return
+    from core.data.movielens import raw_files
+    from core.llm.backbone import convert_default
+
+    raw_files()
+    convert_default()
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "e2e" in item.path.parts:

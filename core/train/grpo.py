@@ -68,6 +68,9 @@ class GRPOSettings(TrainerSettings):
         "help": "added to the reward when the reasoning raises no faithfulness flag, its conclusion agreeing with "
                 "the answer (core.train.rewards.GroundedReward; 0 = the paper's outcome-only reward)"})
     epsilon: float = field(default=0.2, metadata={"help": "clipping range of the policy ratio"})
+    micro_batch: int = field(default=0, metadata={
+        "help": "completions per forward/backward pass (0 = all batch_size x group_size at once); smaller lowers "
+                "peak memory, the step's rollouts and update stay the same (gradient accumulation)"})
     seed: int = field(default=0, metadata={"help": "seed of the sampled users, data order and sampling"})
     logging_steps: int = field(default=1, metadata={"help": "log rewards, KL and loss to the store every N steps"})
     save_steps: int = field(default=10, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
@@ -82,6 +85,10 @@ class GRPOSettings(TrainerSettings):
                                f"not {self.group_size}")
         if self.max_completion_length < 8 or self.temperature <= 0 or self.beta < 0:
             raise SidLensError("--max-completion-length must be at least 8, --temperature positive and --beta >= 0")
+        total = self.batch_size * self.group_size
+        if self.micro_batch < 0 or (self.micro_batch and total % self.micro_batch):
+            raise SidLensError(f"--micro-batch must divide the step's {self.batch_size} x {self.group_size} = {total} "
+                               f"completions, not {self.micro_batch}")
         if self.grounding_reward < 0:
             raise SidLensError(f"--grounding-reward must be >= 0, not {self.grounding_reward}")
         if self.use_vllm:
@@ -167,9 +174,12 @@ def _sync_reference(model) -> int:
 def _config(settings: GRPOSettings, device: str):
     from trl import GRPOConfig
 
+    total = settings.batch_size * settings.group_size  # one generation of all groups per optimizer step
+    micro = settings.micro_batch or total
     return GRPOConfig(output_dir=str(run_dir(settings.run)), max_steps=settings.max_steps,
                       learning_rate=settings.learning_rate, lr_scheduler_type="constant_with_warmup",
-                      warmup_steps=settings.warmup_steps, per_device_train_batch_size=settings.batch_size * settings.group_size,
+                      warmup_steps=settings.warmup_steps, per_device_train_batch_size=micro,
+                      gradient_accumulation_steps=total // micro, steps_per_generation=total // micro,
                       num_generations=settings.group_size, max_completion_length=settings.max_completion_length,
                       temperature=settings.temperature, beta=settings.beta, epsilon=settings.epsilon,
                       gradient_checkpointing=False, bf16=settings.bf16(device),

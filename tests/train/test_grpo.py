@@ -88,6 +88,22 @@ def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
     assert store.run("grpo")["parent"] == "reason"
 
 
+def test_micro_batches_make_the_same_update(reason_world, store):
+    # --micro-batch splits the step's forward/backward (lower peak memory) but not its rollouts or update
+    deltas = {}
+    before = load_file(reason_world.reason / ADAPTER_WEIGHTS)
+    for micro in (0, 4):
+        settings = settings_for("quick", run=f"grpo-m{micro}", max_steps=1, batch_size=2, group_size=4,
+                                max_completion_length=16, learning_rate=5e-3, warmup_steps=0, save_steps=100,
+                                micro_batch=micro, beta=0.0)
+        train_grpo(settings, store)
+        after = load_file(settings.out_dir / ADAPTER_WEIGHTS)
+        deltas[micro] = torch.cat([(after[k] - before[k]).flatten() for k in before if "lora" in k])
+    assert deltas[0].abs().max() > 0
+    assert torch.nn.functional.cosine_similarity(deltas[0], deltas[4], dim=0) > 0.95
+    assert (deltas[0] - deltas[4]).norm() < 0.2 * deltas[0].norm()
+
+
 def test_grpo_needs_a_reasoning_parent(toy_world, store):
     with pytest.raises(SidLensError, match="not trained to reason"):
         train_grpo(settings_for("quick", from_run="sft", max_steps=1), store)
@@ -100,6 +116,8 @@ def test_bad_grpo_settings_are_one_line_errors():
         settings_for("quick", temperature=0.0)
     with pytest.raises(SidLensError, match="grounding-reward"):
         settings_for("quick", grounding_reward=-0.1)
+    with pytest.raises(SidLensError, match="micro-batch must divide the step's 2 x 4 = 8"):
+        settings_for("quick", micro_batch=3)
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:  # the CPU install: the GPU extra is refused up front
