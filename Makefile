@@ -43,7 +43,7 @@ test: setup browser
 # the real SIDs nor drives the browser (markers set in tests/conftest.py), on two pytest-xdist workers.
 test-fast: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -m "not slow and not browser" -n 2 --durations=5
+	$(PY) -m pytest -q -m "not slow and not browser" -n 2 --dist loadfile --durations=5
 
 # The tests that train or decode with a model, on the oldest kernels torch and oneDNN have (SSE4):
 # a test whose assertion depends on the CPU's instruction set (AVX2, AVX-512, AMX; fp32 or bf16)
