@@ -10,10 +10,16 @@ can be explained in one line (and each tested on hand-built traces):
   mentioned in a sentence with a history cue ("watched", "rated", "latest", "enjoyed", "history",
   ...) and without a prediction cue ("next", "likely", "recommend", ...): a sentence that says
   "since they watched X, the next is Y" mixes both and is skipped rather than guessed at.
-- `year`: `Title (YYYY)` where no item with that title is from YYYY; and "from the 1990s" in a
-  sentence that names exactly one item, when that item is from another decade.
+- `year`: `Title (YYYY)` where no item with that title is from YYYY; "from the 1990s" in a
+  sentence that names exactly one item, when that item is from another decade; and a decade said to
+  be the history's usual one ("like most of what they watch", "the decade they watch most") that
+  fewer history items are from than from another decade.
 - `genre`: genres claimed for the items of a sentence ("a Comedy and Drama title", "..., which are
-  Horror") that none of the sentence's named items has.
+  Horror") that none of the sentence's named items has; and claims about the whole history: a genre
+  said to recur most ("Drama recurs most", "Most of the history is Drama") that another genre
+  outnumbers, or said to be the viewer's taste ("this viewer prefers A and B", "Their taste leans
+  to A") that is not among its two most frequent genres (ties count as among them). Counts are
+  `core.corpus.metadata_teacher.genre_counts` / `usual_decade`, what the teacher states.
 - `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>").
 - `answer` (when the variant's top-1 item is known): a prediction sentence that disagrees with it:
   it names a next item other than the answer, or, naming none, claims genres the answer has none of
@@ -29,10 +35,11 @@ reports the share of traces with each flag (`flag_rates`).
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from core.corpus.metadata_teacher import genre_counts, usual_decade
 from core.data.schema import Dataset
 from core.decode.stream import split_sid_chunks
 from core.sid.sidmap import SidMap
@@ -47,6 +54,8 @@ PREDICTION_CUES = re.compile(r"\b(next|likely|recommend\w*|pick|suggest\w*|shoul
                              re.IGNORECASE)
 DECADE = re.compile(r"\bthe (\d{3})0s\b")
 SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+USUAL_DECADE_CUES = re.compile(r"\b(?:the decade they watch most|like most of what they watch)\b", re.IGNORECASE)
+TASTE_CUES = re.compile(r"\b(?:taste leans to|viewer prefers|they prefer)\b([^.!?\n]*)", re.IGNORECASE)
 CLAIM_NOUNS = r"(?:titles?|movies?|films?|items?|ones?|picks?)"
 
 
@@ -76,6 +85,7 @@ class FaithfulnessChecker:
         self.genre_word = re.compile(rf"(?<!\w){genre}(?!\w)")
         self.genre_claims = [re.compile(rf"\b(?:a|an)\s+({listed})\s+{CLAIM_NOUNS}\b"),
                              re.compile(rf"\bwhich (?:are|is)\s+(?:mostly\s+)?({listed})")]
+        self.most_genre = re.compile(rf"(?<!\w)({genre}) recurs most\b|\bMost of the history is ({genre})(?!\w)")
 
     # -- mentions -----------------------------------------------------------------------------------
     def mentions(self, text: str) -> list[Mention]:
@@ -128,6 +138,8 @@ class FaithfulnessChecker:
             out["genre"] += self._genre_problems(sentence, entities)
             if len(entities) == 1:
                 out["year"] += self._decade_problems(sentence, entities[0])
+            out["year"] += self._usual_decade_problems(sentence, history)
+            out["genre"] += self._history_genre_problems(sentence, history)
             if answer is not None and PREDICTION_CUES.search(sentence):
                 out.setdefault(ANSWER_FLAG, []).extend(self._answer_problems(sentence, entities, history, answer))
         if answer is not None:
@@ -173,6 +185,34 @@ class FaithfulnessChecker:
         decades = {self.dataset.items[i].year // 10 for i in entity if self.dataset.items[i].year}
         return [f"{self._label(entity[0])} is not from the {d}0s" for d in DECADE.findall(sentence)
                 if decades and int(d) not in decades]
+
+    def _usual_decade_problems(self, sentence: str, history: set[str]) -> list[str]:
+        """A decade said to be the history's usual one that another decade outnumbers."""
+        if not USUAL_DECADE_CUES.search(sentence):
+            return []
+        decades = Counter(self.dataset.items[i].year // 10 * 10 for i in history
+                          if i in self.dataset.items and self.dataset.items[i].year)
+        most = max(decades.values(), default=0)
+        return [f"the history is mostly from the {usual_decade(history, self)}s, not the {d}0s"
+                for d in DECADE.findall(sentence) if most and decades[int(d) * 10] < most]
+
+    def _history_genre_problems(self, sentence: str, history: set[str]) -> list[str]:
+        """A genre said to recur most that another outnumbers; a taste genre outside the top two."""
+        counts = genre_counts([i for i in history if i in self.dataset.items], self)
+        if not counts:
+            return []
+        ranked = sorted(counts.values(), reverse=True)
+        problems = []
+        for match in self.most_genre.finditer(sentence):
+            genre = match.group(1) or match.group(2)
+            if counts[genre] < ranked[0]:
+                problems.append(f"{genre} is said to recur most, but {min(counts, key=lambda g: (-counts[g], g))} "
+                                f"is more common in the history")
+        for match in TASTE_CUES.finditer(sentence):
+            floor = ranked[min(1, len(ranked) - 1)]
+            problems += [f"{g.group(0)} is not among the history's two most common genres"
+                         for g in self.genre_word.finditer(match.group(1)) if counts[g.group(0)] < floor]
+        return problems
 
     def _label(self, item_id: str) -> str:
         return self.dataset.items[item_id].dated_title

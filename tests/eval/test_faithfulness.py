@@ -64,6 +64,20 @@ def test_genre_claims():
     assert flags("Comedy (2) and Drama (1) dominate. They rated Heat (1995) highest.") == {}
 
 
+def test_claims_about_the_whole_history():
+    mostly_1990s = ["1", "4", "5", "2"]  # 1995, 1942, 1996, 1995; Thriller twice, every other genre once
+    assert flags("Casablanca (1942) is from the 1940s, like most of what they watch.", mostly_1990s) == {
+        "year": ["the history is mostly from the 1990s, not the 1940s"]}
+    assert flags("Heat (1995) is from the 1990s, the decade they watch most.", mostly_1990s) == {}
+    assert flags("Drama recurs most, as in Casablanca (1942), which is Drama, Romance, War.", mostly_1990s) == {
+        "genre": ["Drama is said to recur most, but Thriller is more common in the history"]}
+    assert flags("Most of the history is Thriller, for example Scream (1996), which is Horror, Thriller.",
+                 mostly_1990s) == {}
+    assert flags("Overall this viewer prefers Thriller and Comedy.", ["2", "5"]) == {
+        "genre": ["Comedy is not among the history's two most common genres"]}
+    assert flags("Their taste leans to Thriller and Horror.", ["2", "5"]) == {}  # Horror ties for second
+
+
 def test_title_followed_by_another_items_sid():
     assert flags("They rated Heat (1995) <a_0><b_0><c_0> highest.") == {
         "title_sid": ["Heat (1995) is followed by <a_0><b_0><c_0>, the SID of Toy Story"]}
