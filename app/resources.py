@@ -158,9 +158,8 @@ def variants(name: str) -> list[dict]:
 
 def _share_cores() -> None:
     """Give the model half the CPU cores (at least one) unless OMP_NUM_THREADS says otherwise: the
-    browser and the Streamlit server run beside it. On 2 cores with the browser on the same machine
-    (bench/bench_app.py), one torch thread reached the first token in 0.6 s against 1.8 s with two;
-    while another job loaded the machine, 1.0 s against 7.6 s, and the beam search 1.5 s against 12 s."""
+    browser and the Streamlit server run beside it: on 2 cores one torch thread reached the first
+    token sooner than two, and far sooner under load (bench/bench_app.py, BENCHMARKS.md 'App')."""
     if "OMP_NUM_THREADS" not in os.environ:
         import torch
 

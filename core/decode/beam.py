@@ -2,7 +2,7 @@
 
 Why hand-written: HF `generate(num_beams=B, prefix_allowed_tokens_fn=...)` copies the prompt B
 times before its first forward pass and calls the Python constraint once per beam per step through
-a logits processor; for a 60-token prompt and 10 beams on CPU that is ~2 s per user. Here the tokens
+a logits processor, which on CPU costs seconds per user (BENCHMARKS.md, 'Decoding'). Here the tokens
 all prompts share (system prompt, chat template) are prefilled once per call, each user's own
 tokens once per user (`logits_to_keep=1`, so no full-sequence vocabulary projection); the KV cache
 is expanded to the beams only afterwards (`Cache.reorder_cache`, the same call HF's own beam search

@@ -20,8 +20,7 @@ on a loaded 2-core machine) where RQ-KMeans needs a few seconds.
 
 The tokenizers, the embedder and the statistics (torch, scikit-learn, scipy) are imported inside
 the functions that build a map, so reading a map (`load_sidmap`, the app's first page) does not pay
-their import time: `import core.sid.build` took 2.4 s with them and 0.4 s without (`python -X
-importtime`, on the loaded 2-core machine).
+their import time (`python -X importtime -c "import core.sid.build"` shows it).
 """
 from __future__ import annotations
 

@@ -65,8 +65,8 @@ class ReleaseMemory(TrainerCallback):
     """After each optimizer step, return the freed heap pages to the OS (`release_freed_memory`).
 
     Why: on the CPU every activation and KV-cache tensor is a malloc, and rollouts or batches of
-    varying lengths fragment glibc's heap, so freed memory stays resident: a GRPO cpu-preset run grew
-    by over a GB a step until the OOM killer ended it at step 15 (BENCHMARKS.md has the measurement).
+    varying lengths fragment glibc's heap, so freed memory stays resident until the OOM killer ends
+    a long GRPO run (BENCHMARKS.md, 'GRPO memory').
     Trimming once a step keeps the allocator's speed within the step (an mmap threshold would not)."""
 
     def on_step_end(self, args, state, control, **kwargs):

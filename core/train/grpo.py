@@ -1,6 +1,6 @@
 """Outcome-driven RL (SID reasoning, stage 2): GRPO on TRL's GRPOTrainer with the rule reward.
 
-    python -m core train grpo --from reason --preset cpu       # the CPU recipe: 36 steps of 2 x 8, <= 50 min
+    python -m core train grpo --from reason --preset cpu       # the CPU recipe: 36 steps of 2 x 8, about an hour
     python -m core train grpo --from reason --preset quick     # a 12-step smoke run (does not move the policy)
     python -m core train grpo --from reason --group-size 8 --beta 0.04 --temperature 1.0 --max-completion-length 256
 
@@ -98,18 +98,17 @@ class GRPOSettings(TrainerSettings):
                 raise SidLensError("--use-vllm needs the vllm package (pip install vllm) and a GPU")
 
 
-# quick: a smoke run (12 steps of 2 prompts x 4 samples at lr 3e-5); measured, it does not move the
-# policy (KL to the parent 0.0004). cpu: the CPU recipe meant to move it: groups of 8 (fewer groups
-# whose rewards are all equal, so fewer prompts without a learning signal), a LoRA-sized learning
-# rate (LoRA updates need ~10-100x a full fine-tune's), completions capped at 176 tokens (the checkable
-# traces are ~93, at most ~150), 36 steps in at most 50 minutes, a resumable Trainer checkpoint every 6
-# steps, and the grounding reward (0.2, about one level-1 match: the first cpu run without it let the
-# conclusion disagree with the answer in 42.5% of traces). full is the paper-like run for a GPU.
-# Measured figures are in the checkpoint's run.json.
+# quick: a smoke run (12 steps of 2 prompts x 4 samples at lr 3e-5); it does not move the policy.
+# cpu: the CPU recipe that does: groups of 8 (fewer groups whose rewards are all equal, so fewer
+# prompts without a learning signal), a LoRA-sized learning rate (LoRA updates need ~10-100x a full
+# fine-tune's), completions capped at 176 tokens (above the checkable traces' longest), 36 steps in
+# about an hour (a 65-minute cap), a resumable Trainer checkpoint every 6 steps, and the grounding
+# reward (0.2, about one level-1 match: without it the conclusion drifted from the answer). full is
+# the paper-like run for a GPU. Measured figures (KL, rewards, time) are in the grpo card and README.
 PRESETS: dict[str, dict] = {
     "quick": {"max_steps": 12, "batch_size": 2, "group_size": 4, "max_completion_length": 224, "max_minutes": 25.0},
     "cpu": {"max_steps": 36, "batch_size": 2, "group_size": 8, "learning_rate": 5e-4, "warmup_steps": 3,
-            "max_completion_length": 176, "max_minutes": 50.0, "save_steps": 6, "grounding_reward": 0.2},
+            "max_completion_length": 176, "max_minutes": 65.0, "save_steps": 6, "grounding_reward": 0.2},
     "full": {"max_steps": 1000, "batch_size": 8, "group_size": 8, "learning_rate": 1e-5, "save_steps": 100},
 }
 

@@ -110,10 +110,10 @@ class SDPOSettings(PreferenceSettings):
     negatives: int = field(default=3, metadata={"help": "negatives per example (K) competing in one softmax"})
 
 
-# quick: 40 steps of 8 prompts (320 examples): measured ~15 s per step and ~6 s of reference per batch
-# at 1 thread on the shared 2-core CPU, whatever K (BENCHMARKS.md, bench/bench_preference.py), so
-# ~14 min; a 15-minute cap on the loop saves what was learnt on a busier machine. full: 48k examples (half the training
-# prefixes), sized for a GPU and not run here.
+# quick: 40 steps of 8 prompts (320 examples), sized to a quarter of an hour on the 2-core CPU whatever
+# K (step and reference times: BENCHMARKS.md, bench/bench_preference.py); a 15-minute cap on the loop
+# saves what was learnt on a busier machine. full: 48k examples (half the training prefixes), sized
+# for a GPU and not run here.
 PRESETS: dict[str, dict] = {
     "quick": {"max_steps": 40, "batch_size": 8, "learning_rate": 1e-4, "max_minutes": 15.0},
     "full": {"max_steps": 3000, "batch_size": 16, "learning_rate": 1e-5, "warmup_steps": 100},

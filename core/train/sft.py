@@ -105,13 +105,13 @@ class SFTSettings(TrainerSettings):
             raise SidLensError("--title-to-sid-share must be >= 0")
 
 
-# quick: 450 steps of 8 sequences (~7 s a step with two torch threads on an otherwise idle 2-core
-# machine: ~53 min; it stops and saves at 58 min if the machine is slower); measured figures are in
-# data/checkpoints/sft/run.json. Recommendation task only (all its records, the Trainer samples
-# 3,600 of them) with dense history loss (see `_trainer_class`), LoRA r=8 (adapter ~5 MB), lr 3e-3.
+# quick: 450 steps of 8 sequences, sized to under an hour on an idle 2-core machine (it stops and
+# saves at 58 min if the machine is slower); measured figures are in data/checkpoints/sft/run.json.
+# Recommendation task only (all its records, the Trainer samples 3,600 of them) with dense history
+# loss (see `_trainer_class`), LoRA r=8 (adapter ~5 MB), lr 3e-3.
 # align: continue the shipped sft (its LoRA r=8 and SID rows) on the multi-task mix, sized to one
-# session's background budget (~9 s a step at batch 8 in bf16 on a 2-core AVX-512 machine: 470 steps
-# ~70 min, stopped at 75): the first 1,200 records of tasks 1, 3 and 5 (about 4:1:1) and 12 passes
+# session's background budget (stopped at 75 min; step times in the sft card and BENCHMARKS.md,
+# 'Training precision'): the first 1,200 records of tasks 1, 3 and 5 (about 4:1:1) and 12 passes
 # over the SID->title and title->SID facts (3 over SID->genres), 16 facts a row: ~2,840 fact rows of
 # ~4,040, so the catalogue gets most of the steps while recommendation keeps being trained. A run too
 # long for a session continues in the next from the shipped adapter: `--preset align` again (the card
