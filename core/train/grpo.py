@@ -103,12 +103,14 @@ class GRPOSettings(TrainerSettings):
 # prompts without a learning signal), a LoRA-sized learning rate (LoRA updates need ~10-100x a full
 # fine-tune's), completions capped at 176 tokens (above the checkable traces' longest), 36 steps in
 # about an hour (a 65-minute cap), a resumable Trainer checkpoint every 6 steps, and the grounding
-# reward (0.2, about one level-1 match: without it the conclusion drifted from the answer). full is
+# reward (0.2, about one level-1 match: without it the conclusion drifted from the answer), the 16
+# completions in two passes of 8 (a lower memory peak, BENCHMARKS.md 'GRPO memory'). full is
 # the paper-like run for a GPU. Measured figures (KL, rewards, time) are in the grpo card and README.
 PRESETS: dict[str, dict] = {
     "quick": {"max_steps": 12, "batch_size": 2, "group_size": 4, "max_completion_length": 224, "max_minutes": 25.0},
     "cpu": {"max_steps": 36, "batch_size": 2, "group_size": 8, "learning_rate": 5e-4, "warmup_steps": 3,
-            "max_completion_length": 176, "max_minutes": 65.0, "save_steps": 6, "grounding_reward": 0.2},
+            "max_completion_length": 176, "max_minutes": 65.0, "save_steps": 6, "grounding_reward": 0.2,
+            "micro_batch": 8},
     "full": {"max_steps": 1000, "batch_size": 8, "group_size": 8, "learning_rate": 1e-5, "save_steps": 100},
 }
 
