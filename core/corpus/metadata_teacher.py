@@ -232,9 +232,14 @@ def genre_counts(history, context) -> Counter:
     return Counter(g for i in history for g in context.dataset.items[i].genres)
 
 
+def decade_counts(history, context) -> Counter:
+    """How many history items are from each decade (1990 for 1995); items without a year are left out."""
+    return Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
+
+
 def usual_decade(history, context) -> int | None:
     """The decade most history items are from (the earliest on a tie); None when no item has a year."""
-    decades = Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
+    decades = decade_counts(history, context)
     return min(decades, key=lambda d: (-decades[d], d)) if decades else None
 
 

@@ -19,7 +19,7 @@ can be explained in one line (and each tested on hand-built traces):
   said to recur most ("Drama recurs most", "Most of the history is Drama") that another genre
   outnumbers, or said to be the viewer's taste ("this viewer prefers A and B", "Their taste leans
   to A") that is not among its two most frequent genres (ties count as among them). Counts are
-  `core.corpus.metadata_teacher.genre_counts` / `usual_decade`, what the teacher states.
+  `core.corpus.metadata_teacher.genre_counts` / `decade_counts`, what the teacher states.
 - `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>").
 - `answer` (when the variant's top-1 item is known): a prediction sentence that disagrees with it:
   it names a next item other than the answer, or, naming none, claims genres the answer has none of
@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from core.corpus.metadata_teacher import genre_counts, usual_decade
+from core.corpus.metadata_teacher import decade_counts, genre_counts, usual_decade
 from core.data.schema import Dataset
 from core.decode.stream import split_sid_chunks
 from core.sid.sidmap import SidMap
@@ -130,6 +130,8 @@ class FaithfulnessChecker:
             if a.kind == "title" and b.kind == "sid" and b.items and b.start - a.end <= 2 and b.items[0] not in a.items:
                 out["title_sid"].append(f"{a.text} is followed by {b.text}, the SID of "
                                         f"{self.dataset.items[b.items[0]].title}")
+        known = [i for i in history if i in self.dataset.items]  # claims about the whole history read these
+        genres, decades = genre_counts(known, self), decade_counts(known, self)
         for sentence, named in self._sentences(reasoning, mentions):
             entities = _entities(named)
             if HISTORY_CUES.search(sentence) and not PREDICTION_CUES.search(sentence):
@@ -138,8 +140,8 @@ class FaithfulnessChecker:
             out["genre"] += self._genre_problems(sentence, entities)
             if len(entities) == 1:
                 out["year"] += self._decade_problems(sentence, entities[0])
-            out["year"] += self._usual_decade_problems(sentence, history)
-            out["genre"] += self._history_genre_problems(sentence, history)
+            out["year"] += self._usual_decade_problems(sentence, known, decades)
+            out["genre"] += self._history_genre_problems(sentence, genres)
             if answer is not None and PREDICTION_CUES.search(sentence):
                 out.setdefault(ANSWER_FLAG, []).extend(self._answer_problems(sentence, entities, history, answer))
         if answer is not None:
@@ -186,19 +188,18 @@ class FaithfulnessChecker:
         return [f"{self._label(entity[0])} is not from the {d}0s" for d in DECADE.findall(sentence)
                 if decades and int(d) not in decades]
 
-    def _usual_decade_problems(self, sentence: str, history: set[str]) -> list[str]:
-        """A decade said to be the history's usual one that another decade outnumbers."""
-        if not USUAL_DECADE_CUES.search(sentence):
+    def _usual_decade_problems(self, sentence: str, history: list[str], decades: Counter) -> list[str]:
+        """A decade said to be the history's usual one that another decade outnumbers (`decades`:
+        `decade_counts` of `history`)."""
+        if not decades or not USUAL_DECADE_CUES.search(sentence):
             return []
-        decades = Counter(self.dataset.items[i].year // 10 * 10 for i in history
-                          if i in self.dataset.items and self.dataset.items[i].year)
-        most = max(decades.values(), default=0)
+        most = max(decades.values())
         return [f"the history is mostly from the {usual_decade(history, self)}s, not the {d}0s"
-                for d in DECADE.findall(sentence) if most and decades[int(d) * 10] < most]
+                for d in DECADE.findall(sentence) if decades[int(d) * 10] < most]
 
-    def _history_genre_problems(self, sentence: str, history: set[str]) -> list[str]:
-        """A genre said to recur most that another outnumbers; a taste genre outside the top two."""
-        counts = genre_counts([i for i in history if i in self.dataset.items], self)
+    def _history_genre_problems(self, sentence: str, counts: Counter) -> list[str]:
+        """A genre said to recur most that another outnumbers; a taste genre outside the top two
+        (`counts`: `genre_counts` of the history)."""
         if not counts:
             return []
         ranked = sorted(counts.values(), reverse=True)
@@ -208,8 +209,8 @@ class FaithfulnessChecker:
             if counts[genre] < ranked[0]:
                 problems.append(f"{genre} is said to recur most, but {min(counts, key=lambda g: (-counts[g], g))} "
                                 f"is more common in the history")
+        floor = ranked[min(1, len(ranked) - 1)]
         for match in TASTE_CUES.finditer(sentence):
-            floor = ranked[min(1, len(ranked) - 1)]
             problems += [f"{g.group(0)} is not among the history's two most common genres"
                          for g in self.genre_word.finditer(match.group(1)) if counts[g.group(0)] < floor]
         return problems

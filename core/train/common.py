@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import shlex
 import shutil
@@ -78,6 +79,7 @@ def release_freed_memory() -> bool:
     return bool(trim(0)) if trim is not None else False
 
 
+@functools.cache
 def _libc():
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
