@@ -11,26 +11,15 @@ import itertools
 from dataclasses import fields
 
 from core.corpus.build import TASKS, CorpusConfig, build_corpus, corpus_info, read_corpus
+from core.corpus.records import parse_task_values
 from core.errors import SidLensError
 
 HELP = {f.name: f.metadata["help"] for f in fields(CorpusConfig)}
 
 
-def parse_weights(text: str | None) -> dict[int, float]:
-    """'1=0.5,7=0' -> {1: 0.5, 7: 0.0}."""
-    out = {}
-    for part in filter(None, (text or "").split(",")):
-        task, _, weight = part.partition("=")
-        try:
-            out[int(task)] = float(weight)
-        except ValueError:
-            raise SidLensError(f"bad --weights entry {part!r}: write TASK=SHARE, e.g. 1=0.5,7=0") from None
-    return out
-
-
 def cmd_build(args) -> int:
     from core.cli import print_json
-    report = build_corpus(args.dataset, teacher=args.teacher, weights=parse_weights(args.weights),
+    report = build_corpus(args.dataset, teacher=args.teacher, weights=parse_task_values(args.weights),
                           max_examples=args.max_examples, seed=args.seed, base_url=args.base_url, model=args.model,
                           api_key_env=args.api_key_env, window=args.window)
     if args.json:

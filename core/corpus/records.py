@@ -17,9 +17,23 @@ from typing import Any, Callable, Sequence
 
 from core.corpus.context import CorpusContext
 from core.corpus.teacher import Teacher
+from core.errors import SidLensError
 from core.llm.prompts import SYSTEM_PROMPT, item_noun
 
 Render = Callable[[CorpusContext, Teacher, Any, random.Random], dict]
+
+
+def parse_task_values(text: str | None, cast: Callable = float, flag: str = "--weights") -> dict[int, Any]:
+    """'1=0.5,7=0' -> {1: 0.5, 7: 0.0}: a value per corpus task, as `corpus build --weights` and
+    `train sft --task-examples` write them; a malformed entry is a one-line error naming `flag`."""
+    out = {}
+    for part in filter(None, (text or "").replace(" ", "").split(",")):
+        task, _, value = part.partition("=")
+        try:
+            out[int(task)] = cast(value)
+        except ValueError:
+            raise SidLensError(f"bad {flag} entry {part!r}: write TASK=VALUE, e.g. 1=0.5,8=2500") from None
+    return out
 
 
 @dataclass(frozen=True)

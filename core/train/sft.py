@@ -65,6 +65,9 @@ class SFTSettings(TrainerSettings):
         "help": "base LM: None = embedded SmolLM2-135M-Instruct, or a local HF folder / hub name"})
     tasks: tuple[int, ...] = field(default=(), metadata={"help": "corpus tasks to train on (empty = all)"})
     max_examples: int = field(default=0, metadata={"help": "first N corpus records of those tasks (0 = all)"})
+    task_examples: str = field(default="", metadata={
+        "help": "first N records of a task, written TASK=N,... (e.g. 8=1000): those tasks take their own count "
+                "instead of a part of --max-examples, so a small task can get a larger share of the mix"})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the examples when max_steps is -1"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate (LoRA and SID rows)"})
@@ -103,6 +106,17 @@ class SFTSettings(TrainerSettings):
             raise SidLensError("--item-facts-epochs must be >= 0 and --facts-per-row at least 1")
         if self.title_to_sid_share < 0:
             raise SidLensError("--title-to-sid-share must be >= 0")
+        counts = self.task_counts()
+        if any(n < 0 for n in counts.values()):
+            raise SidLensError("--task-examples counts must be >= 0")
+        if self.tasks and set(counts) - set(self.tasks):
+            raise SidLensError(f"--task-examples names tasks not in --tasks: {sorted(set(counts) - set(self.tasks))}")
+
+    def task_counts(self) -> dict[int, int]:
+        """{task: records} given by --task-examples."""
+        from core.corpus.records import parse_task_values
+
+        return parse_task_values(self.task_examples, int, "--task-examples")
 
 
 # quick: 450 steps of 8 sequences, sized to under an hour on an idle 2-core machine (it stops and
@@ -136,15 +150,26 @@ def settings_for(preset: str, **overrides) -> SFTSettings:
 
 
 def load_records(settings: SFTSettings, sidmap) -> list[dict]:
-    """prompt/completion records of the chosen tasks (the corpus order is already a seeded shuffle)."""
+    """prompt/completion records of the chosen tasks (the corpus order is already a seeded shuffle):
+    the first `max_examples` of the tasks without their own count, the first N of each task with one."""
+    from collections import Counter
+
     from core.corpus.build import read_corpus
 
-    out = []
+    own, taken, shared, out = settings.task_counts(), Counter(), 0, []
     for rec in read_corpus(settings.dataset, sid_map_hash=sidmap.hash):
-        if not settings.tasks or rec["task"] in settings.tasks:
-            out.append({"prompt": rec["prompt"], "completion": rec["completion"]})
-            if settings.max_examples and len(out) >= settings.max_examples:
-                break
+        task = rec["task"]
+        if settings.tasks and task not in settings.tasks:
+            continue
+        if task in own:
+            if taken[task] >= own[task]:
+                continue
+            taken[task] += 1
+        else:
+            if settings.max_examples and shared >= settings.max_examples:
+                continue
+            shared += 1
+        out.append({"prompt": rec["prompt"], "completion": rec["completion"]})
     if not out:
         raise SidLensError(f"the corpus of {settings.dataset} has no records of tasks {list(settings.tasks)}")
     return out

@@ -125,3 +125,19 @@ def test_cli_reports_bad_input(world, capsys):
     assert "unknown dataset" in capsys.readouterr().err
     with pytest.raises(SidLensError, match="unknown preset"):
         settings_for("huge")
+
+
+def test_task_examples_give_a_task_its_own_count(world):
+    """--task-examples: a task takes its first N records, the others share --max-examples, in corpus order."""
+    from core.corpus.build import read_corpus
+    from core.train.sft import load_records
+
+    corpus = [r for r in read_corpus(TOY, sid_map_hash=world.sidmap.hash) if r["task"] in (1, 2)]
+    records = load_records(tiny_settings(world, max_examples=5, task_examples="2=3"), world.sidmap)
+    expected = [r for r in corpus if r["task"] == 1][:5] + [r for r in corpus if r["task"] == 2][:3]
+    key = lambda r: (r["prompt"][-1]["content"], r["completion"][0]["content"])  # noqa: E731
+    assert sorted(map(key, records)) == sorted(map(key, expected))
+    assert [key(r) for r in records] == [key(r) for r in corpus if key(r) in set(map(key, expected))]  # corpus order
+    for bad, message in (("2=many", "bad --task-examples entry"), ("7=3", "not in --tasks"), ("2=-1", ">= 0")):
+        with pytest.raises(SidLensError, match=message):
+            tiny_settings(world, task_examples=bad)
