@@ -2,6 +2,7 @@
 
     python -m core eval --run sft --split test [--users 100] [--prompted-candidates] [--json]
     python -m core eval --run sft --probe alignment [--items 200] [--json]   # core.eval.alignment
+    python -m core eval --run reason --reflag [--users 200]   # stored traces, today's faithfulness checker
 """
 from __future__ import annotations
 
@@ -9,6 +10,17 @@ from core.cli import print_json
 
 
 def cmd_eval(args) -> int:
+    if args.reflag:
+        from core.eval.traces import reflag
+        from core.store import Store
+
+        result = reflag(Store(), args.run, f"{args.split}@{args.users}" if args.users else args.split)
+        if args.json:
+            print_json(result)
+        else:
+            print(f"{result['run']} on {result['split']} ({result['users']} traces, flags re-checked): "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("flag_")))
+        return 0
     if args.probe == "alignment":
         from core.eval.alignment import evaluate_alignment
 
@@ -56,6 +68,10 @@ def register(groups) -> None:
     parser.add_argument("--probe", choices=["alignment"],
                         help="instead of ranking, probe what the model knows of each SID over the catalogue: "
                              "SID->title, title->SID (and its level 1), SID->genres F1 (core.eval.alignment)")
+    parser.add_argument("--reflag", action="store_true",
+                        help="run no model: check the stored reasoning traces of --split (--users N: the split "
+                             "'<split>@N') again with today's faithfulness checker and replace their flags and flag_* "
+                             "metrics (core.eval.traces.reflag)")
     parser.add_argument("--items", type=int, help="--probe alignment: only the first N catalogue items (default: all)")
     parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
                         help="compute precision (auto = bf16 where a measured probe finds it faster, "

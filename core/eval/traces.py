@@ -193,6 +193,50 @@ def import_traces(store: Store, folder) -> int:
     return len(rows)
 
 
+def reflag(store: Store, run: str, split_key: str = "test") -> dict:
+    """Check the stored traces of `run` on `split_key` ("test", or "test@200": the users that
+    evaluation covered) again with the current faithfulness checker, without running a model: the
+    checker grows stricter over time, and a variant's flag rates should follow it. Each trace's flags
+    (store and the checkpoint's traces file) and the split's `flag_*` metrics (store and
+    metrics.json) are replaced; returns {"run", "split", "users", flag_*: rate}."""
+    from core.data.registry import load_dataset
+    from core.data.split import Split
+    from core.errors import SidLensError
+    from core.eval.faithfulness import FaithfulnessChecker, flag_rates
+    from core.runs import card, resolve_repo_path, resolve_run
+    from core.sid.build import load_sidmap
+
+    row = resolve_run(store, run)
+    dataset, sidmap = load_dataset(row["dataset"], store), load_sidmap(row["dataset"], store)
+    split, _, first = split_key.partition("@")
+    by_user = {t["user_id"]: t for t in load_traces(store, run, split)}
+    if not by_user:
+        raise SidLensError(f"run {run!r} has no stored traces on {split!r}: evaluate it first (python -m core eval)")
+    users = [ex.user_id for ex in Split(dataset).examples(split)][:int(first) if first else None]  # as eval --users
+    missing = [u for u in users if u not in by_user]
+    if missing:
+        raise SidLensError(f"{len(missing)} of the {len(users)} users of {split_key} have no stored trace of {run}")
+    traces = [by_user[u] for u in users]
+    if not any((t.get("reasoning") or "").strip() for t in traces):
+        raise SidLensError(f"{run} answers without reasoning: its traces have nothing to flag")
+    checker = FaithfulnessChecker(dataset, sidmap)
+    for t in traces:
+        top = [r["item_id"] if isinstance(r, dict) else str(r) for r in t.get("topk") or []]
+        t["flags"] = checker.flags(t["reasoning"], t["history"], answer=top[0] if t["reasoning"] and top else None)
+    store.upsert("traces", traces)
+    folder = resolve_repo_path(row["checkpoint"])
+    kept = {r["id"]: r for r in read_jsonl(folder / TRACES_FILE)}
+    if kept:
+        write_jsonl(folder / TRACES_FILE, {**kept, **{t["id"]: t for t in traces if t["id"] in kept}}.values())
+    rates = flag_rates([t["flags"] for t in traces])
+    store.record_metrics(run, split_key, rates, len(traces))
+    entry = card.read_metrics(folder).get(split_key)
+    if entry is not None:
+        metrics = {k: v for k, v in entry.items() if k not in ("users", "seconds") and not k.startswith("flag_")}
+        card.add_metrics(folder, split_key, {**metrics, **rates}, entry.get("users", len(traces)), entry.get("seconds", 0))
+    return {"run": run, "split": split_key, "users": len(traces), **rates}
+
+
 def load_traces(store: Store, run: str, split: str = "test") -> list[dict]:
     """The stored traces of a run on a split, in user order of storage."""
     return store.rows("traces", "run = ? and split = ?", [run, split], order_by="rowid")

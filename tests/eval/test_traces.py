@@ -181,3 +181,57 @@ def test_search_continues_in_the_generation_cache(thinker):
         for mine, theirs in zip(cached, again):
             assert [r.item_id for r in mine] == [r.item_id for r in theirs]
             assert [r.score for r in mine] == pytest.approx([r.score for r in theirs], abs=1e-3)
+
+
+def test_reflag_rechecks_stored_traces_with_todays_checker(tmp_path, monkeypatch, capsys):
+    """`eval --reflag`: the traces a checkpoint shipped with, flagged by an older (here: blind) checker,
+    get today's flags in the store, the traces file and metrics.json; the other metrics stay."""
+    import json
+
+    from core.atomic import read_jsonl, write_jsonl
+    from core.cli import main
+    from core.data.registry import load_dataset
+    from core.data.split import Split
+    from core.decode.results import Recommendation
+    from core.eval.faithfulness import FaithfulnessChecker, flag_rates
+    from core.llm.adapter import META_FILE
+    from core.runs import card
+    from core.sid.build import sidmap_path
+
+    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    dataset = load_dataset("ml-100k")
+    ordered = sorted(dataset.items, key=int)
+    sidmap = SidMap("ml-100k", "hand", [16, 16, 8], {i: (n % 16, n // 16 % 16, n // 256) for n, i in enumerate(ordered)})
+    sidmap.save(sidmap_path("ml-100k"))
+    folder = tmp_path / "checkpoints" / "reason"
+    folder.mkdir(parents=True)
+    (folder / META_FILE).write_text(json.dumps({"run": "reason", "stage": "reason", "think": True}))
+    card.write_run(folder, {"run": "reason", "stage": "reason", "dataset": "ml-100k", "command": "test"})
+    examples = Split(dataset).examples("test")[:3]
+    first = dataset.items[examples[0].history[-1]]
+    reasonings = ["<think>\nThey watched Toy Story (1995).\n</think>",  # flagged wherever item 1 is not in the history
+                  f"<think>\nThey watched {first.dated_title} {sidmap.sid_text(first.item_id)}.\n</think>",
+                  "<think>\nThey watched <a_15><b_15><c_7>.\n</think>"]  # a SID that is no item
+    recs = [[Recommendation(item_id=ordered[n], sid=sidmap.sid_text(ordered[n]), score=0.0,
+                                  level_probs=[1.0, 1.0, 1.0])] for n in range(3)]
+    scratch = Store(tmp_path / "scratch.db")
+    save_traces(scratch, "reason", "test", examples, ["p"] * 3, reasonings, recs, dataset, sidmap, folder=folder)
+    stale = [{**row, "flags": {}} for row in read_jsonl(folder / "traces.jsonl")]  # what an older checker said
+    write_jsonl(folder / "traces.jsonl", stale)
+    card.add_metrics(folder, "test@3", {"hr@10": 0.25, "flag_any": 0.0}, 3, 1.0)
+
+    store = Store()  # empty: the run registers from its folder, as on a clean clone
+    assert main(["eval", "--run", "reason", "--reflag", "--users", "3", "--json"]) == 0
+    checker = FaithfulnessChecker(dataset, sidmap)
+    expected = [checker.flags(r, ex.history, answer=rec[0].item_id) for r, ex, rec in zip(reasonings, examples, recs)]
+    rates = flag_rates(expected)
+    assert rates["flag_unknown_sid"] > 0 and json.loads(capsys.readouterr().out)["flag_any"] == rates["flag_any"]
+    assert [t["flags"] for t in load_traces(store, "reason")] == expected
+    assert [row["flags"] for row in read_jsonl(folder / "traces.jsonl")] == expected
+    assert card.read_metrics(folder)["test@3"] == {"hr@10": 0.25, **rates, "users": 3, "seconds": 1.0}
+    assert store.metrics("reason", "test@3")["flag_any"] == rates["flag_any"]
+    # bad input: more users than have traces, a split never evaluated
+    assert main(["eval", "--run", "reason", "--reflag", "--users", "5"]) == 2
+    assert "2 of the 5 users of test@5 have no stored trace" in capsys.readouterr().err
+    assert main(["eval", "--run", "reason", "--reflag", "--split", "valid"]) == 2
+    assert "no stored traces on 'valid'" in capsys.readouterr().err
