@@ -20,7 +20,9 @@ can be explained in one line (and each tested on hand-built traces):
   outnumbers, or said to be the viewer's taste ("this viewer prefers A and B", "Their taste leans
   to A") that is not among its two most frequent genres (ties count as among them). Counts are
   `core.corpus.metadata_teacher.genre_counts` / `decade_counts`, what the teacher states.
-- `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>").
+- `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>"),
+  or a SID right after a `... (YYYY)` that is no title of the catalogue: a title the model invented
+  or misspelt for a real SID ("Good Will Finding Heaven (1997) <sid of Good Will Hunting>").
 - `answer` (when the variant's top-1 item is known): a prediction sentence that disagrees with it:
   it names a next item other than the answer, or, naming none, claims genres the answer has none of
   ("likely a Comedy title" before a Horror answer) or a decade it is not from. This one checks the
@@ -57,6 +59,7 @@ SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 USUAL_DECADE_CUES = re.compile(r"\b(?:the decade they watch most|like most of what they watch)\b", re.IGNORECASE)
 TASTE_CUES = re.compile(r"\b(?:taste leans to|viewer prefers|they prefer)\b([^.!?\n]*)", re.IGNORECASE)
 CLAIM_NOUNS = r"(?:titles?|movies?|films?|items?|ones?|picks?)"
+YEAR_BEFORE = re.compile(r"\(\d{4}\)\s?$")  # text that ends like "Title (YYYY)", right before a SID
 
 
 @dataclass
@@ -126,10 +129,16 @@ class FaithfulnessChecker:
                 out["unknown_sid"].append(f"{m.text} is not an item")
             if m.kind == "title" and all(self.dataset.items[i].year != m.year for i in m.items):
                 out["year"].append(f"{m.text}: the item is from {self.dataset.items[m.items[0]].year}")
-        for a, b in zip(mentions, mentions[1:]):
-            if a.kind == "title" and b.kind == "sid" and b.items and b.start - a.end <= 2 and b.items[0] not in a.items:
+        for a, b in zip([None] + mentions, mentions):
+            if b.kind != "sid" or not b.items:
+                continue
+            titled = a is not None and a.kind == "title" and b.start - a.end <= 2
+            if titled and b.items[0] not in a.items:
                 out["title_sid"].append(f"{a.text} is followed by {b.text}, the SID of "
                                         f"{self.dataset.items[b.items[0]].title}")
+            elif not titled and YEAR_BEFORE.search(reasoning[max(0, b.start - 8):b.start]):
+                out["title_sid"].append(f"{b.text} follows a title that is not its item's, "
+                                        f"{self.dataset.items[b.items[0]].dated_title}")
         known = [i for i in history if i in self.dataset.items]  # claims about the whole history read these
         genres, decades = genre_counts(known, self), decade_counts(known, self)
         for sentence, named in self._sentences(reasoning, mentions):

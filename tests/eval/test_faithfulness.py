@@ -83,6 +83,17 @@ def test_title_followed_by_another_items_sid():
         "title_sid": ["Heat (1995) is followed by <a_0><b_0><c_0>, the SID of Toy Story"]}
 
 
+def test_invented_title_before_a_real_sid():
+    """A misspelt or invented `Title (YYYY)` right before a real SID (seen in GRPO rollouts: "Good Will
+    Finding Heaven (1997) <sid of Good Will Hunting>") matches no title, so only this rule sees it."""
+    assert flags("The latest is Toy Stori (1995) <a_0><b_0><c_0>, which is Comedy.") == {
+        "title_sid": ["<a_0><b_0><c_0> follows a title that is not its item's, Toy Story (1995)"]}
+    assert flags("Before it came Lavender, The (1941)<a_0><b_1><c_0>.") == {
+        "title_sid": ["<a_0><b_1><c_0> follows a title that is not its item's, Heat (1995)"]}
+    # the right title, a SID without a title, or a year far from the SID are not this flag
+    assert flags("The latest is Toy Story (1995) <a_0><b_0><c_0>. They watched <a_0><b_1><c_0> in 1995 (1995) too.") == {}
+
+
 def test_conclusion_that_disagrees_with_the_answer():
     conclusion = "Heat (1995) is their latest. So the next one is likely a Drama and Romance title from the 1940s."
     assert CHECK.flags(conclusion, HISTORY, answer="4")[ANSWER_FLAG] == []  # Casablanca: Drama, 1942
