@@ -205,7 +205,7 @@ def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, gro
         model.train(was_training)
     texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     scored = [score_completion(t, target, sidmap) for t in texts]
-    checked = [grounded_by.check(t, history or []) for t in texts] if grounded_by else [(None, None)] * len(texts)
+    checked = [grounded_by.check(t, history or [], target) for t in texts] if grounded_by else [(None, None)] * len(texts)
     bonus = grounded_by.value if grounded_by else 0.0
     grounded = [ok if bonus else None for _, ok in checked]
     rewards = [s.reward + (bonus if ok else 0.0) for s, ok in zip(scored, grounded)]

@@ -42,10 +42,11 @@ temperature = middle.slider("Temperature", 0.1, 1.5, 1.0, 0.1, key="group_temper
 seed = right.number_input("Seed", min_value=0, value=0, step=1, key="group_seed")
 max_new = st.slider("Max new tokens", 16, 512, 176, key="group_max_tokens",
                     help="GRPO's cpu preset caps completions at 176 tokens; a completion cut before its SID scores 0")
-trained_with = 0.0
+trained_with, needs_level = 0.0, 0
 try:  # the bonus the variant was trained with (a run's config), else 0: the outcome-only reward
-    trained_with = float((resources.store().run(variant["name"]).get("config") or {}).get("grounding_reward") or 0.0)
-except (SidLensError, TypeError, ValueError):
+    trained = resources.store().run(variant["name"]).get("config") or {}
+    trained_with, needs_level = float(trained.get("grounding_reward") or 0.0), int(trained.get("grounding_needs_level") or 0)
+except (SidLensError, TypeError, ValueError, AttributeError):
     pass
 bonus = st.number_input("Grounding bonus", min_value=0.0, max_value=1.0, value=trained_with, step=0.05,
                         key="group_grounding",
@@ -64,7 +65,7 @@ if st.button("Sample the group", type="primary", key="sample_group"):
         for note in notes:
             st.info(note)
         with st.spinner(f"Sampling {size} completions..."):
-            grounded_by = GroundedReward(resources.faithfulness(name), float(bonus))  # also the shown flags
+            grounded_by = GroundedReward(resources.faithfulness(name), float(bonus), needs_level)  # also the shown flags
             group = explain.sample_group(model, tokenizer, prompt, sidmap, target, int(size), temperature,
                                          max_new, int(seed), grounded_by=grounded_by, history=history)
         st.session_state[GROUP] = {"variant": variant["name"], "history": history, "prompt": prompt,

@@ -67,6 +67,9 @@ class GRPOSettings(TrainerSettings):
     grounding_reward: float = field(default=0.0, metadata={
         "help": "added to the reward when the reasoning raises no faithfulness flag, its conclusion agreeing with "
                 "the answer (core.train.rewards.GroundedReward; 0 = the paper's outcome-only reward)"})
+    grounding_needs_level: int = field(default=0, metadata={
+        "help": "the grounding bonus also needs the answer to match the target's first N SID levels (0 = any "
+                "answer; 1 ties the bonus to the outcome, so clean reasoning before a wrong answer earns nothing)"})
     epsilon: float = field(default=0.2, metadata={"help": "clipping range of the policy ratio"})
     micro_batch: int = field(default=0, metadata={
         "help": "completions per forward/backward pass (0 = all batch_size x group_size at once); smaller lowers "
@@ -91,6 +94,8 @@ class GRPOSettings(TrainerSettings):
                                f"completions, not {self.micro_batch}")
         if self.grounding_reward < 0:
             raise SidLensError(f"--grounding-reward must be >= 0, not {self.grounding_reward}")
+        if self.grounding_needs_level < 0:
+            raise SidLensError(f"--grounding-needs-level must be >= 0, not {self.grounding_needs_level}")
         if self.use_vllm:
             import importlib.util
 
@@ -217,7 +222,8 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     logger, rewards, limit = StoreLogger(store, settings.run), _reward_logger(store, settings.run), \
         TimeLimit(settings.max_minutes or None)
     reward_funcs = [SidReward(sidmap)] + (
-        [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward)] if settings.grounding_reward else [])
+        [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward, settings.grounding_needs_level)]
+        if settings.grounding_reward else [])
     trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs, args=_config(settings, resolve_device().type),
                           train_dataset=train_data, processing_class=tokenizer,
                           callbacks=[logger, rewards, limit, ReleaseMemory()])

@@ -112,24 +112,32 @@ class GroundedReward:
 
     __name__ = "grounded_reward"
 
-    def __init__(self, checker, value: float):
-        """`checker`: a `core.eval.faithfulness.FaithfulnessChecker` of the dataset and SID map."""
-        self.checker, self.sidmap, self.value = checker, checker.sidmap, value
+    def __init__(self, checker, value: float, needs_level: int = 0):
+        """`checker`: a `core.eval.faithfulness.FaithfulnessChecker` of the dataset and SID map.
+        `needs_level` > 0: the bonus also needs the answer to match the target's first `needs_level`
+        SID levels, so clean reasoning before a wrong answer earns nothing (the grounding bonus alone
+        was hacked: one template of claims the checker could not verify, before popular answers)."""
+        self.checker, self.sidmap, self.value, self.needs_level = checker, checker.sidmap, value, needs_level
 
-    def check(self, text: str, history) -> tuple[dict, bool]:
+    def check(self, text: str, history, target: str | None = None) -> tuple[dict, bool]:
         """(the faithfulness flags of the text's reasoning and answer, whether it earns the bonus: it
-        closed `</think>` and raised no flag); the group viewer shows the flags it rewarded."""
+        closed `</think>`, raised no flag and, with `needs_level`, its answer matches `target` that
+        far); the group viewer shows the flags it rewarded."""
         reasoning, found, _ = text.partition(THINK_END)
         codes = parse_answer(text, self.sidmap.levels)
         flags = self.checker.flags(reasoning, history, answer=self.sidmap.item_for(codes) if codes else None)
-        return flags, bool(found) and not any(flags.values())
+        earns = bool(found) and not any(flags.values())
+        if earns and self.needs_level and target is not None:
+            earns = codes is not None and prefix_match(codes, self.sidmap.sid(target)) >= self.needs_level
+        return flags, earns
 
-    def grounded(self, text: str, history) -> bool:
+    def grounded(self, text: str, history, target: str | None = None) -> bool:
         """`check`'s verdict alone; the reward's hot path skips the checker when `</think>` never closed."""
-        return THINK_END in text and self.check(text, history)[1]
+        return THINK_END in text and self.check(text, history, target)[1]
 
-    def __call__(self, prompts, completions, history, log_metric=None, **kwargs) -> list[float]:
-        clean = [self.grounded(_text(c), h) for c, h in zip(completions, history, strict=True)]
+    def __call__(self, prompts, completions, history, target=None, log_metric=None, **kwargs) -> list[float]:
+        targets = target if target is not None else [None] * len(completions)
+        clean = [self.grounded(_text(c), h, t) for c, h, t in zip(completions, history, targets, strict=True)]
         if log_metric is not None and clean:
             log_metric("grounded", sum(clean) / len(clean))
         return [self.value if ok else 0.0 for ok in clean]

@@ -96,3 +96,7 @@ def test_grounded_reward_pays_only_clean_reasoning_that_agrees_with_its_answer()
     rewards = grounded(None, [clean, wrong_genre, disagrees, not_seen, clean.replace("</think>", "")], [["1"]] * 5,
                        log_metric=logged.__setitem__)
     assert rewards == [0.2, 0.0, 0.0, 0.0, 0.0] and logged["grounded"] == pytest.approx(0.2)
+    # with needs_level the clean reasoning earns the bonus only before an answer that matches the target that far
+    tied = GroundedReward(grounded.checker, value=0.2, needs_level=1)
+    assert tied(None, [clean] * 2, [["1"]] * 2, target=["3", "9"]) == [0.2, 0.0]  # the answer Emma is <1,2,0>
+    assert tied(None, [clean], [["1"]]) == [0.2]  # no target column: as without needs_level
