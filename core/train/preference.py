@@ -79,9 +79,14 @@ class PreferenceSettings(StageSettings):
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps, then cosine decay"})
     seed: int = field(default=0, metadata={"help": "seed of the example order and the negatives"})
+    micro_batch: int = field(default=0, metadata={
+        "help": "prompts per forward/backward pass (0 = the whole batch); the same update with a lower memory "
+                "peak, for long responses such as labeled reasoning traces (--pairs)"})
 
     def check(self) -> None:
         super().check()
+        if self.micro_batch < 0:
+            raise SidLensError(f"--micro-batch must be >= 0, not {self.micro_batch}")
         if self.sampler not in SAMPLERS:
             raise SidLensError(f"unknown negative sampler {self.sampler!r} (choose {', '.join(SAMPLERS)})")
         if self.negatives < 1:

@@ -43,10 +43,19 @@ def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, pr
         tick = time.perf_counter()
         rows = plan[step * settings.batch_size:(step + 1) * settings.batch_size]
         ref_batch = ref[step * settings.batch_size:(step + 1) * settings.batch_size].to(device)
-        logps = completion_logps(model, tokenizer, [r.prompt for r in rows],
-                                 [[list(ids) for ids in r.responses] for r in rows])
-        loss, metrics = sdpo_loss(logps[:, 0], logps[:, 1:], ref_batch[:, 0], ref_batch[:, 1:], settings.beta)
-        loss.backward()
+        # micro-batches: the batch's gradient accumulated over smaller forward/backward passes (lower peak
+        # memory with long responses such as labeled reasoning traces); the loss is a batch mean, so each
+        # part's mean is weighted by its share of the batch
+        micro, parts = settings.micro_batch or len(rows), []
+        for start in range(0, len(rows), micro):
+            part, part_ref = rows[start:start + micro], ref_batch[start:start + micro]
+            logps = completion_logps(model, tokenizer, [r.prompt for r in part],
+                                     [[list(ids) for ids in r.responses] for r in part])
+            part_loss, _ = sdpo_loss(logps[:, 0], logps[:, 1:], part_ref[:, 0], part_ref[:, 1:], settings.beta)
+            (part_loss * len(part) / len(rows)).backward()
+            parts.append(logps.detach())
+        logps = torch.cat(parts)
+        _, metrics = sdpo_loss(logps[:, 0], logps[:, 1:], ref_batch[:, 0], ref_batch[:, 1:], settings.beta)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         # the chosen response's own log-prob: DPO is known to push it down, S-DPO claims to mitigate that
         metrics.update(lr=schedule.get_last_lr()[0], grad_norm=float(grad_norm),

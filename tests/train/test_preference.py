@@ -47,6 +47,39 @@ def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
     assert any("token_adapter" in n for n in moved)  # the SID rows train too
 
 
+def test_micro_batches_make_the_same_update(toy_world):
+    """--micro-batch accumulates the batch's gradient over smaller passes: the same step, the same logs."""
+    from core.data.split import Split
+    from core.llm.prompts import recommendation_messages, render_prompt
+    from core.train.negatives import random_negatives
+
+    reference, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=True)
+    split = Split(toy_world.dataset, window=5)
+    examples = split.examples("train")[::5][:4]
+    negatives = random_negatives(split, examples, 2, seed=1)
+    plan = [PlanRow(render_prompt(tokenizer, recommendation_messages(toy_world.sidmap, toy_world.dataset,
+                                                                     ex.history)[0]),
+                    tuple(response_ids(tokenizer, toy_world.sidmap.sid_tokens(i)) for i in (ex.target, *negs)),
+                    (ex.target, *negs)) for ex, negs in zip(examples, negatives)]
+    ref = reference_logps(reference, tokenizer, plan, batch_size=4, progress=False)
+    deltas, logs = {}, {}
+    for micro in (0, 1, 3):
+        policy, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=False)
+        before = lora_weights(policy)
+        settings = sdpo_settings(negatives=2, max_steps=1, batch_size=4, learning_rate=5e-3, warmup_steps=0,
+                                 run="t", micro_batch=micro)
+        logs[micro] = run_loop(policy, tokenizer, plan, ref, settings, progress=False)["logs"][0]
+        after = lora_weights(policy)
+        deltas[micro] = torch.cat([(after[n] - before[n]).flatten() for n in before])
+    assert deltas[0].abs().max() > 0
+    for micro in (1, 3):  # 3 leaves a part of one prompt: parts are weighted by their size
+        assert torch.nn.functional.cosine_similarity(deltas[0], deltas[micro], dim=0) > 0.99
+        assert (deltas[0] - deltas[micro]).norm() < 0.05 * deltas[0].norm()
+        assert logs[micro]["loss"] == pytest.approx(logs[0]["loss"], rel=1e-3)
+    with pytest.raises(SidLensError, match="micro-batch"):
+        dpo_settings(micro_batch=-1)
+
+
 def test_sdpo_command_saves_a_loadable_adapter_and_registers_the_run(toy_world, capsys):
     from core.cli import main
 
