@@ -154,6 +154,10 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     sidmap = load_sidmap(parent["dataset"], store)
     parent_meta = read_meta(ckpt)
     window = parent_meta.get("window", DEFAULT_WINDOW)
+    if parent_meta.get("think") and not settings.pairs:
+        raise SidLensError(f"{settings.from_run!r} reasons before its answer; sampled negatives are bare SIDs, which "
+                           "would teach it to answer without reasoning: train it on labeled pairs of its traces "
+                           "(--pairs), or start from a direct-answer run such as sft")
     started = time.perf_counter()
     reference, tokenizer, _ = load_checkpoint(ckpt, sidmap, merge=True)
     n_examples = settings.max_steps * settings.batch_size
@@ -191,7 +195,9 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "reward_accuracy_last10": mean_of(tail, "reward_accuracy"), "margin_last10": mean_of(tail, "margin"),
               "stopped_early": outcome["stopped_early"]}
     meta = {"base_model": meta["base_model"], "stage": settings.STAGE, "parent": settings.from_run, "window": window,
-            "history": history_style(parent_meta), "protocol": settings.protocol}
+            "history": history_style(parent_meta), "protocol": settings.protocol,
+            # labeled pairs of a reasoning variant's traces keep it one: its prompts ask to think first
+            **({"think": True} if parent_meta.get("think") else {})}
     return finish_stage(model, tokenizer, sidmap, settings, store, meta=meta, record=record, config=config,
                         summary=("command", "train_seconds", "steps", "seconds_per_step", "adapter_mb"))
 

@@ -169,6 +169,27 @@ def test_pairs_file_from_the_label_page_round_trips_into_dpo(toy_world, tmp_path
     assert record["loss_first"] == pytest.approx(math.log(2), abs=1e-3)
 
 
+def test_labeled_pairs_of_a_reasoning_variant_keep_it_reasoning(toy_world, tmp_path):
+    """DPO on a reasoning variant's labeled traces (the closed labeling loop) yields a reasoning variant
+    (its prompts ask to think first, so evaluation must too); sampled SID negatives are refused for it."""
+    import shutil
+
+    from core.llm.adapter import META_FILE, read_meta
+    from core.runs import card
+
+    reason = toy_world.checkpoints / "reason"
+    shutil.copytree(toy_world.sft, reason)
+    meta = json.loads((reason / META_FILE).read_text())
+    (reason / META_FILE).write_text(json.dumps({**meta, "run": "reason", "stage": "reason", "think": True}))
+    card.write_run(reason, {"run": "reason", "stage": "reason", "parent": "sft", "dataset": "amazon-toy"})
+    path, _ = labeled_pairs_file(tmp_path, Store())
+    train_preference(dpo_settings(from_run="reason", run="reason-labeled", pairs=str(path), max_steps=1, batch_size=1))
+    assert read_meta(toy_world.checkpoints / "reason-labeled")["think"] is True
+    assert "think" not in read_meta(toy_world.sft)
+    with pytest.raises(SidLensError, match="reasons before its answer"):
+        train_preference(dpo_settings(from_run="reason", run="reason-sampled", max_steps=1, batch_size=1))
+
+
 def test_settings_a_user_can_get_wrong_are_refused(capsys):
     from core.cli import main
 
