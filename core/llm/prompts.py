@@ -43,6 +43,7 @@ SYSTEM_PROMPT = (
 PREDICT_INSTRUCTION = "Predict the Semantic ID of the next {noun} the user will interact with."
 THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
                      "the next {noun} the user will interact with.")
+CANDIDATES_HEADER = "Candidate {noun}s:"  # opens the candidate block of `candidate_messages`
 PICK_INSTRUCTION = "Answer with the Semantic ID of the one candidate {noun} the user will interact with next."
 PICK_THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
                           "the one candidate {noun} the user will interact with next.")
@@ -134,6 +135,15 @@ def variant_messages(meta: dict, sidmap: SidMap, dataset: Dataset | None, histor
                                    think=think)
 
 
+def candidates_start(text: str) -> int:
+    """Where the candidate block of a rendered candidate prompt starts in `text` (len(text) if none):
+    the SIDs before it are the user's history, those after it a seeded list of candidates."""
+    import re
+
+    match = re.search("^" + re.escape(CANDIDATES_HEADER).replace(re.escape("{noun}"), r"\w+") + "$", text, re.M)
+    return match.start() if match else len(text)
+
+
 def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str], candidates: Sequence[str],
                        window: int = DEFAULT_WINDOW, think: bool = False,
                        style: str = "sid") -> tuple[list[dict], list[str]]:
@@ -152,7 +162,7 @@ def candidate_messages(sidmap: SidMap, dataset: Dataset, history: Sequence[str],
         raise SidLensError(f"a candidate list needs at least one item, each with a SID in {sidmap.dataset} "
                            f"(unknown: {', '.join(unknown[:5]) or 'none'})")
     noun = item_noun(dataset)
-    tail = (f"Candidate {noun}s:\n{history_block(sidmap, dataset, candidates, style='title')}\n"
+    tail = (f"{CANDIDATES_HEADER.format(noun=noun)}\n{history_block(sidmap, dataset, candidates, style='title')}\n"
             + (PICK_THINK_INSTRUCTION if think else PICK_INSTRUCTION).format(noun=noun))
     return _messages(sidmap, dataset, history, None, window, style, tail)
 

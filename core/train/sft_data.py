@@ -8,10 +8,15 @@ fact's answer), which no single TRL dataset format expresses.
 
 `sid_ids` (dense history supervision: the SID token ids) also labels every SID token of a
 record's prompt after the first token: one forward over a 20-item history trains next-SID
-prediction at all 20 positions (SASRec's objective) instead of only the last. The paper trains
+prediction at all 20 positions (SASRec's objective) instead of only the last. Only the history is
+a sequence worth predicting: in a candidate-list prompt (task 8) the SIDs after the candidate
+header are 20 items in a seeded random order, so labeling them taught the model to predict noise
+(60 noise labels against 4 answer labels a record); the dense labels stop at that header. The paper trains
 the answer only; on a CPU budget this is ~20x the recommendation signal per token of compute.
 """
 from __future__ import annotations
+
+from core.llm.prompts import candidates_start
 
 IGNORE = -100
 
@@ -27,7 +32,8 @@ def record_row(tokenizer, record: dict, sid_ids: frozenset[int] = frozenset()) -
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently inside the whole conversation")
     prompt_ids, completion_ids = _ids(tokenizer, prompt), _ids(tokenizer, full[len(prompt):])
-    labels = [t if (i > 0 and t in sid_ids) else IGNORE for i, t in enumerate(prompt_ids)] + completion_ids
+    history_end = len(_ids(tokenizer, prompt[:candidates_start(prompt)])) if sid_ids else 0
+    labels = [t if (0 < i < history_end and t in sid_ids) else IGNORE for i, t in enumerate(prompt_ids)] + completion_ids
     return {"input_ids": prompt_ids + completion_ids, "labels": labels}
 
 
