@@ -180,10 +180,11 @@ def tour(page, url: str, shots: Path, annotator: str = "tour", quality: int = 4,
     page.screenshot(path=str(shots / "whatif.png"))
 
     open_page(page, "Side by side")
-    if page.get_by_role("button", name="Run side by side").count():
-        page.get_by_role("button", name="Run side by side").click()
-        page.get_by_role("heading", name="Agreement").wait_for(timeout=900_000)
-        idle(page, 600)
+    run_both = page.get_by_role("button", name="Run side by side")
+    run_both.wait_for(timeout=60_000)  # rendered after the page's first run (counting at once raced it)
+    run_both.click()
+    page.get_by_role("heading", name="Agreement").wait_for(timeout=900_000)
+    idle(page, 600)
     screenshot(page, shots / "side_by_side.png")
 
     open_page(page, "RL groups")

@@ -165,18 +165,18 @@ def k_ablation(store: Store, dataset: str, split: str = "test") -> list[dict]:
     from scipy.stats import binomtest
 
     from core.eval.candidates import PROMPTED_KEY
+    from core.runs import run_setting
 
     rows = []
     for run in store.rows("runs", "dataset = ? and stage in ('dpo', 'sdpo')", [dataset]):
-        config = run.get("config") or {}
-        if (config.get("protocol") or (config.get("settings") or {}).get("protocol")) != "candidates":
+        if run_setting(run, "protocol") != "candidates":
             continue
         metric = store.rows("metrics", "run = ? and split = ? and name = ?", [run["name"], split, PROMPTED_KEY])
         if not metric or not metric[0]["users"]:
             continue
         users, value = metric[0]["users"], metric[0]["value"]
         interval = binomtest(round(value * users), users).proportion_ci(0.95, method="wilson")
-        k = config.get("negatives") or (config.get("settings") or {}).get("negatives")
+        k = run_setting(run, "negatives")
         rows.append({"run": run["name"], "K": int(k or 1), "hr@1": value, "low": interval.low, "high": interval.high,
                      "users": users})
     return sorted(rows, key=lambda r: (r["K"], r["run"]))

@@ -10,6 +10,7 @@ from app import resources, state, traces, ui
 from core import explain, labels, recommend
 from core.errors import SidLensError
 from core.histories import user_history
+from core.runs import run_setting
 from core.train.rewards import VALID_BONUS, GroundedReward, level_reward
 
 st.title("RL groups")
@@ -44,9 +45,10 @@ max_new = st.slider("Max new tokens", 16, 512, 176, key="group_max_tokens",
                     help="GRPO's cpu preset caps completions at 176 tokens; a completion cut before its SID scores 0")
 trained_with, needs_level = 0.0, 0
 try:  # the bonus the variant was trained with (a run's config), else 0: the outcome-only reward
-    trained = resources.store().run(variant["name"]).get("config") or {}
-    trained_with, needs_level = float(trained.get("grounding_reward") or 0.0), int(trained.get("grounding_needs_level") or 0)
-except (SidLensError, TypeError, ValueError, AttributeError):
+    trained = resources.store().run(variant["name"])
+    trained_with = float(run_setting(trained, "grounding_reward", 0.0))
+    needs_level = int(run_setting(trained, "grounding_needs_level", 0))
+except (SidLensError, TypeError, ValueError):
     pass
 bonus = st.number_input("Grounding bonus", min_value=0.0, max_value=1.0, value=trained_with, step=0.05,
                         key="group_grounding",

@@ -86,12 +86,18 @@ def test_k_ablation_lists_candidate_protocol_runs_by_k(store):
     from core.eval.candidates import PROMPTED_KEY
 
     runs = [("sdpo-k7", "sdpo", 7, "candidates", 0.30), ("dpo-c", "dpo", 1, "candidates", 0.25),
-            ("sdpo-all", "sdpo", 3, "all-items", 0.40)]
+            ("sdpo-all", "sdpo", 3, "all-items", 0.40), ("sdpo-k3", "sdpo", 3, "candidates", 0.28)]
     for name, stage, k, protocol, value in runs:
-        store.start_run(name, dataset="ml-100k", stage=stage, config={"negatives": k, "protocol": protocol},
-                        status="done")
+        settings = {"negatives": k, "protocol": protocol}
+        # a run trained in this store keeps its settings at the top of its config; one registered from its
+        # checkpoint folder (a clean clone) keeps run.json, whose settings are nested
+        config = {"settings": settings, "command": "..."} if name == "sdpo-k3" else settings
+        store.start_run(name, dataset="ml-100k", stage=stage, config=config, status="done")
         store.record_metrics(name, "test", {PROMPTED_KEY: value}, 200)
     rows = V.k_ablation(store, "ml-100k")
-    assert [(r["run"], r["K"]) for r in rows] == [("dpo-c", 1), ("sdpo-k7", 7)]  # all-items runs are not the ablation
+    assert [(r["run"], r["K"]) for r in rows] == [("dpo-c", 1), ("sdpo-k3", 3), ("sdpo-k7", 7)]  # all-items runs are not
+    from core.runs import run_setting
+
+    assert run_setting(store.run("sdpo-k3"), "grounding_reward", 0.0) == 0.0
     assert all(r["low"] < r["hr@1"] < r["high"] and r["users"] == 200 for r in rows)
     assert V.k_ablation(store, "ml-100k", "test@50") == []

@@ -33,6 +33,14 @@ def resolve_repo_path(path: str) -> Path:
     return p if p.is_absolute() else REPO_ROOT / p
 
 
+def run_setting(row: dict, name: str, default=None):
+    """A training setting of a run's store row: at the top of its config when the run was trained in
+    this store, under "settings" when it was registered from a checkpoint folder (run.json)."""
+    config = row.get("config") if isinstance(row.get("config"), dict) else {}
+    value = config.get(name, (config.get("settings") or {}).get(name))
+    return default if value is None else value
+
+
 def resolve_run(store: Store, run: str) -> dict:
     """The run's store row; registered from `data/checkpoints/<run>/` when the store lacks it."""
     from core.eval.traces import import_traces
