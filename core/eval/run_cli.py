@@ -9,40 +9,35 @@ from __future__ import annotations
 from core.cli import print_json
 
 
+def _report(args, result: dict, head: str, shown) -> int:
+    """Print `result` as JSON (--json) or as `head` followed by the metrics `shown(key)` selects."""
+    if args.json:
+        print_json(result)
+    else:
+        print(head + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if shown(k)))
+    return 0
+
+
 def cmd_eval(args) -> int:
     if args.reflag:
         from core.eval.traces import reflag
         from core.store import Store
 
         result = reflag(Store(), args.run, f"{args.split}@{args.users}" if args.users else args.split)
-        if args.json:
-            print_json(result)
-        else:
-            print(f"{result['run']} on {result['split']} ({result['users']} traces, flags re-checked): "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("flag_")))
-        return 0
+        return _report(args, result, f"{result['run']} on {result['split']} ({result['users']} traces, flags "
+                                     "re-checked): ", lambda k: k.startswith("flag_"))
     if args.probe == "alignment":
         from core.eval.alignment import evaluate_alignment
 
         result = evaluate_alignment(args.run, items=args.items, batch_size=args.batch_size or 64, dtype=args.dtype)
-        if args.json:
-            print_json(result)
-        else:
-            print(f"{result['run']} over {result['items']} items: "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k.startswith("align_")))
-        return 0
+        return _report(args, result, f"{result['run']} over {result['items']} items: ", lambda k: k.startswith("align_"))
     from core.eval.runner import evaluate
 
     result = evaluate(args.run, split=args.split, users=args.users, batch_size=args.batch_size or 16, k=args.k,
                       beams=args.beams, exclude_history=not args.include_history, candidates=not args.no_candidates,
                       prompted=args.prompted_candidates, dtype=args.dtype, progress=True)
-    if args.json:
-        print_json(result)
-    else:
-        print(f"{result['run']} on {args.split} ({result['users']} users): "
-              + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if k not in ("run", "users", "precision"))
-              + f" ({result['precision']})")
-    return 0
+    return _report(args, result, f"{result['run']} on {args.split} ({result['users']} users, {result['precision']}): ",
+                   lambda k: k not in ("run", "users", "precision"))
 
 
 def register(groups) -> None:

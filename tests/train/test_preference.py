@@ -17,20 +17,24 @@ def lora_weights(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
+def item_rows(world, tokenizer, every: int, negatives: int, seed: int) -> list[PlanRow]:
+    """4 plan rows: every `every`-th training example of the toy world, its target and random negatives."""
     from core.data.split import Split
     from core.llm.prompts import recommendation_messages, render_prompt
     from core.train.negatives import random_negatives
 
+    split = Split(world.dataset, window=5)
+    examples = split.examples("train")[::every][:4]
+    drawn = random_negatives(split, examples, negatives, seed=seed)
+    return [PlanRow(render_prompt(tokenizer, recommendation_messages(world.sidmap, world.dataset, ex.history)[0]),
+                    tuple(response_ids(tokenizer, world.sidmap.sid_tokens(i)) for i in (ex.target, *negs)),
+                    (ex.target, *negs)) for ex, negs in zip(examples, drawn)]
+
+
+def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
     reference, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=True)
-    split = Split(toy_world.dataset, window=5)
-    examples = split.examples("train")[::7][:4]
-    negatives = random_negatives(split, examples, 3, seed=0)
-    rows = [PlanRow(render_prompt(tokenizer, recommendation_messages(toy_world.sidmap, toy_world.dataset,
-                                                                     ex.history)[0]),
-                    tuple(response_ids(tokenizer, toy_world.sidmap.sid_tokens(i)) for i in (ex.target, *negs)),
-                    (ex.target, *negs)) for ex, negs in zip(examples, negatives)]
-    plan = rows * 8  # the same batch every step, so the loss curve is comparable
+    # the same batch every step, so the loss curve is comparable
+    plan = item_rows(toy_world, tokenizer, every=7, negatives=3, seed=0) * 8
     ref = reference_logps(reference, tokenizer, plan, batch_size=4, progress=False)
     policy, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=False)
     before = lora_weights(policy)
@@ -49,18 +53,8 @@ def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
 
 def test_micro_batches_make_the_same_update(toy_world):
     """--micro-batch accumulates the batch's gradient over smaller passes: the same step, the same logs."""
-    from core.data.split import Split
-    from core.llm.prompts import recommendation_messages, render_prompt
-    from core.train.negatives import random_negatives
-
     reference, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=True)
-    split = Split(toy_world.dataset, window=5)
-    examples = split.examples("train")[::5][:4]
-    negatives = random_negatives(split, examples, 2, seed=1)
-    plan = [PlanRow(render_prompt(tokenizer, recommendation_messages(toy_world.sidmap, toy_world.dataset,
-                                                                     ex.history)[0]),
-                    tuple(response_ids(tokenizer, toy_world.sidmap.sid_tokens(i)) for i in (ex.target, *negs)),
-                    (ex.target, *negs)) for ex, negs in zip(examples, negatives)]
+    plan = item_rows(toy_world, tokenizer, every=5, negatives=2, seed=1)
     ref = reference_logps(reference, tokenizer, plan, batch_size=4, progress=False)
     deltas, logs = {}, {}
     for micro in (0, 1, 3):
