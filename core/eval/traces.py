@@ -148,6 +148,17 @@ class ReasoningPrefill:
         return torch.log_softmax(logits[:, -1].float(), dim=-1), cache, attention, positions[:, -1]
 
 
+def trace_flags(checker, reasoning: str, history, ranked: Sequence[str]) -> dict[str, list[str]]:
+    """A trace's faithfulness flags: its reasoning against the history, and, when there is a reasoning,
+    its conclusion against the top-1 item (`ranked`: the item ids, best first)."""
+    return checker.flags(reasoning, history, answer=ranked[0] if reasoning and ranked else None)
+
+
+def ranked_ids(trace: dict) -> list[str]:
+    """The item ids of a stored trace's top-k, best first."""
+    return [r["item_id"] if isinstance(r, dict) else str(r) for r in trace.get("topk") or []]
+
+
 def save_traces(store: Store, run: str, split: str, examples: Sequence[Example], prompts: Sequence[str],
                 reasonings: Sequence[str] | None, recs: Sequence[Sequence[Recommendation]], dataset: Dataset,
                 sidmap: SidMap, source: str = "eval", folder: Path | None = None) -> dict[str, float]:
@@ -160,7 +171,7 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
     rows, all_flags = [], []
     for ex, prompt, reasoning, rec in zip(examples, prompts, reasonings, recs, strict=True):
         ranked = [r.item_id for r in rec]
-        flags = checker.flags(reasoning, ex.history, answer=ranked[0] if reasoning and ranked else None)
+        flags = trace_flags(checker, reasoning, ex.history, ranked)
         all_flags.append(flags)
         rows.append({"id": f"{run}/{split}/{ex.user_id}", "run": run, "split": split, "user_id": ex.user_id,
                      "history": list(ex.history), "prompt": prompt, "reasoning": reasoning,
@@ -185,7 +196,7 @@ def import_traces(store: Store, folder) -> int:
     by_split: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         if row.get("target") and row.get("source", "eval") == "eval":
-            ranked = [r["item_id"] if isinstance(r, dict) else str(r) for r in row.get("topk") or []]
+            ranked = ranked_ids(row)
             by_split.setdefault((row["run"], row["split"]), []).append(
                 user_result(row["user_id"], row["target"], ranked, row.get("target_rank")))
     for (run, split), per_user in by_split.items():
@@ -221,8 +232,7 @@ def reflag(store: Store, run: str, split_key: str = "test") -> dict:
         raise SidLensError(f"{run} answers without reasoning: its traces have nothing to flag")
     checker = FaithfulnessChecker(dataset, sidmap)
     for t in traces:
-        top = [r["item_id"] if isinstance(r, dict) else str(r) for r in t.get("topk") or []]
-        t["flags"] = checker.flags(t["reasoning"], t["history"], answer=top[0] if t["reasoning"] and top else None)
+        t["flags"] = trace_flags(checker, t["reasoning"], t["history"], ranked_ids(t))
     store.upsert("traces", traces)
     folder = resolve_repo_path(row["checkpoint"])
     kept = {r["id"]: r for r in read_jsonl(folder / TRACES_FILE)}

@@ -22,6 +22,7 @@ which `python -m core eval --prompted-candidates` scores.
 """
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from core.data.schema import Dataset
@@ -44,6 +45,7 @@ PREDICT_INSTRUCTION = "Predict the Semantic ID of the next {noun} the user will 
 THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
                      "the next {noun} the user will interact with.")
 CANDIDATES_HEADER = "Candidate {noun}s:"  # opens the candidate block of `candidate_messages`
+CANDIDATES_LINE = re.compile("^" + re.escape(CANDIDATES_HEADER).replace(re.escape("{noun}"), r"\w+") + "$", re.M)
 PICK_INSTRUCTION = "Answer with the Semantic ID of the one candidate {noun} the user will interact with next."
 PICK_THINK_INSTRUCTION = ("Think about the user's tastes inside <think></think> first, then write the Semantic ID of "
                           "the one candidate {noun} the user will interact with next.")
@@ -138,9 +140,7 @@ def variant_messages(meta: dict, sidmap: SidMap, dataset: Dataset | None, histor
 def candidates_start(text: str) -> int:
     """Where the candidate block of a rendered candidate prompt starts in `text` (len(text) if none):
     the SIDs before it are the user's history, those after it a seeded list of candidates."""
-    import re
-
-    match = re.search("^" + re.escape(CANDIDATES_HEADER).replace(re.escape("{noun}"), r"\w+") + "$", text, re.M)
+    match = CANDIDATES_LINE.search(text)
     return match.start() if match else len(text)
 
 

@@ -126,14 +126,19 @@ class GroundedReward:
         reasoning, found, _ = text.partition(THINK_END)
         codes = parse_answer(text, self.sidmap.levels)
         flags = self.checker.flags(reasoning, history, answer=self.sidmap.item_for(codes) if codes else None)
-        earns = bool(found) and not any(flags.values())
-        if earns and self.needs_level and target is not None:
-            earns = codes is not None and prefix_match(codes, self.sidmap.sid(target)) >= self.needs_level
-        return flags, earns
+        return flags, bool(found) and not any(flags.values()) and self._reaches_level(codes, target)
+
+    def _reaches_level(self, codes: tuple[int, ...] | None, target: str | None) -> bool:
+        """Whether the parsed answer matches `target` to `needs_level` (always, without either)."""
+        if not self.needs_level or target is None:
+            return True
+        return codes is not None and prefix_match(codes, self.sidmap.sid(target)) >= self.needs_level
 
     def grounded(self, text: str, history, target: str | None = None) -> bool:
-        """`check`'s verdict alone; the reward's hot path skips the checker when `</think>` never closed."""
-        return THINK_END in text and self.check(text, history, target)[1]
+        """`check`'s verdict alone; the reward's hot path skips the checker when `</think>` never closed
+        or the answer misses the level the bonus needs."""
+        return (THINK_END in text and self._reaches_level(parse_answer(text, self.sidmap.levels), target)
+                and self.check(text, history, target)[1])
 
     def __call__(self, prompts, completions, history, target=None, log_metric=None, **kwargs) -> list[float]:
         targets = target if target is not None else [None] * len(completions)

@@ -32,7 +32,8 @@ def record_row(tokenizer, record: dict, sid_ids: frozenset[int] = frozenset()) -
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently inside the whole conversation")
     prompt_ids, completion_ids = _ids(tokenizer, prompt), _ids(tokenizer, full[len(prompt):])
-    history_end = len(_ids(tokenizer, prompt[:candidates_start(prompt)])) if sid_ids else 0
+    cut = candidates_start(prompt)
+    history_end = len(prompt_ids) if not sid_ids or cut == len(prompt) else len(_ids(tokenizer, prompt[:cut]))
     labels = [t if (0 < i < history_end and t in sid_ids) else IGNORE for i, t in enumerate(prompt_ids)] + completion_ids
     return {"input_ids": prompt_ids + completion_ids, "labels": labels}
 
