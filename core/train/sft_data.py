@@ -9,10 +9,12 @@ fact's answer), which no single TRL dataset format expresses.
 `sid_ids` (dense history supervision: the SID token ids) also labels every SID token of a
 record's prompt after the first token: one forward over a 20-item history trains next-SID
 prediction at all 20 positions (SASRec's objective) instead of only the last. Only the history is
-a sequence worth predicting: in a candidate-list prompt (task 8) the SIDs after the candidate
-header are 20 items in a seeded random order, so labeling them taught the model to predict noise
-(60 noise labels against 4 answer labels a record); the dense labels stop at that header. The paper trains
-the answer only; on a CPU budget this is ~20x the recommendation signal per token of compute.
+a sequence worth predicting, and only in the recommendation prompts: a candidate-list prompt
+(task 8) is trained on its answer alone. Its SIDs after the candidate header are 20 items in a
+seeded random order (labeling them taught the model to predict noise: 60 noise labels against 4
+answer labels a record), and its history labels repeat task 1 while outweighing the answer ~20 to
+1 in the token-averaged loss, which is what the pick task is for. The paper trains the answer only;
+on a CPU budget the dense labels are ~20x the recommendation signal per token of compute.
 """
 from __future__ import annotations
 
@@ -26,15 +28,15 @@ def _ids(tokenizer, text: str) -> list[int]:
 
 
 def record_row(tokenizer, record: dict, sid_ids: frozenset[int] = frozenset()) -> dict:
-    """One chat record -> {"input_ids", "labels"}; SID tokens of the prompt are labels when `sid_ids` is given."""
+    """One chat record -> {"input_ids", "labels"}; SID tokens of the prompt are labels when `sid_ids` is given
+    and the prompt has no candidate list."""
     prompt = tokenizer.apply_chat_template(record["prompt"], tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=False)
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently inside the whole conversation")
     prompt_ids, completion_ids = _ids(tokenizer, prompt), _ids(tokenizer, full[len(prompt):])
-    cut = candidates_start(prompt)
-    history_end = len(prompt_ids) if not sid_ids or cut == len(prompt) else len(_ids(tokenizer, prompt[:cut]))
-    labels = [t if (0 < i < history_end and t in sid_ids) else IGNORE for i, t in enumerate(prompt_ids)] + completion_ids
+    dense = sid_ids if candidates_start(prompt) == len(prompt) else frozenset()
+    labels = [t if (i > 0 and t in dense) else IGNORE for i, t in enumerate(prompt_ids)] + completion_ids
     return {"input_ids": prompt_ids + completion_ids, "labels": labels}
 
 

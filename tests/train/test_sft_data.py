@@ -28,21 +28,20 @@ def test_record_row_labels_the_completion_and_dense_sids(toy_sidmap):
     assert len(dense_prompt) == 6  # two 3-level SIDs in the history
 
 
-def test_dense_labels_stop_at_the_candidate_list(toy_sidmap, toy_dataset):
-    """A pick-from-the-list record (task 8): the history's SIDs are labeled, the candidates' are not
-    (a seeded random list is no sequence to predict), the answer is."""
+def test_a_candidate_list_record_trains_its_answer_alone(toy_sidmap, toy_dataset):
+    """A pick-from-the-list record (task 8): neither the candidates' SIDs (a seeded random list is no
+    sequence to predict) nor the history's (task 1's job, 20x the answer's weight in the loss) are
+    labeled, dense labels or not: the answer is, and nothing before it."""
     from core.llm.prompts import candidate_messages
 
     tokenizer, sid_ids = _tokenizer(toy_sidmap)
     history, candidates = ["1", "2", "3"], ["9", "4", "7", "5"]
     prompt, _ = candidate_messages(toy_sidmap, toy_dataset, history, candidates)
     record = {"prompt": prompt, "completion": [{"role": "assistant", "content": toy_sidmap.sid_text("7")}]}
-    row = record_row(tokenizer, record, sid_ids)
+    row, plain = record_row(tokenizer, record, sid_ids), record_row(tokenizer, record)
+    assert row == plain
     labeled = [t for t, lab in zip(row["input_ids"], row["labels"]) if lab != IGNORE and t in sid_ids]
-    history_ids = tokenizer.convert_tokens_to_ids([tok for i in history for tok in toy_sidmap.sid_tokens(i)])
-    answer_ids = tokenizer.convert_tokens_to_ids(toy_sidmap.sid_tokens("7"))
-    # (the system prompt's example SID "<a_12><b_3>..." is labeled too, before the history: constant text)
-    assert labeled[-len(history_ids) - len(answer_ids):] == history_ids + answer_ids
+    assert labeled == tokenizer.convert_tokens_to_ids(toy_sidmap.sid_tokens("7"))
 
 
 def test_facts_row_trains_the_answers_only(toy_sidmap):
