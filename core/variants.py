@@ -128,13 +128,19 @@ def trace_for(store: Store, run: str, user_id: str, split: str = "test") -> dict
 def significance(store: Store, a: str, b: str, split: str = "test",
                  metrics: tuple[str, ...] = ("hr@10", "ndcg@10")) -> list[dict]:
     """One row per metric: run a's and run b's value with bootstrap 95% CIs over the users both have
-    results for on `split`, and the paired CI of a - b with its plain reading (core.eval.significance)."""
-    from core.eval.significance import compare_ranks
+    results for on `split`, and the paired CI of a - b with its plain reading (core.eval.significance);
+    the prompted 20-candidate HR@1 and ValidRatio join `metrics` when both runs answered the
+    candidate-list prompt for every shared user."""
+    from core.eval.candidates import PROMPTED_KEY, VALID_KEY
+    from core.eval.significance import compare_users
 
-    ranks = {run: {r["user_id"]: r["rank"] for r in store.rows("user_results", "run = ? and split = ?", [run, split])}
-             for run in (a, b)}
+    results = {run: {r["user_id"]: r for r in store.rows("user_results", "run = ? and split = ?", [run, split])}
+               for run in (a, b)}
+    shared = results[a].keys() & results[b].keys()
+    if shared and all(results[run][u].get("pick") is not None for run in (a, b) for u in shared):
+        metrics = (*metrics, PROMPTED_KEY, VALID_KEY)
     rows = []
-    for metric, row in compare_ranks(ranks[a], ranks[b], metrics).items():
+    for metric, row in compare_users(results[a], results[b], metrics).items():
         (ia, ib, d) = row["a"], row["b"], row["diff"]
         rows.append({"metric": metric, "users": d.users, a: ia.value, f"{a} 95% CI": f"[{ia.low:.4f}, {ia.high:.4f}]",
                      b: ib.value, f"{b} 95% CI": f"[{ib.low:.4f}, {ib.high:.4f}]", "difference": d.value,

@@ -101,3 +101,20 @@ def test_k_ablation_lists_candidate_protocol_runs_by_k(store):
     assert run_setting(store.run("sdpo-k3"), "grounding_reward", 0.0) == 0.0
     assert all(r["low"] < r["hr@1"] < r["high"] and r["users"] == 200 for r in rows)
     assert V.k_ablation(store, "ml-100k", "test@50") == []
+
+
+def test_significance_adds_the_prompted_protocol_when_both_runs_answered_it(store):
+    def prompted(run: str, picks: list[str | None]) -> None:
+        store.start_run(run, dataset="ml-100k", stage="sdpo", config={}, status="done")
+        rows = [{"user_id": str(u), "target": "9", "topk": ["9"], "rank": 1, "pick": pick,
+                 "pick_listed": None if pick is None else int(pick != "")} for u, pick in enumerate(picks)]
+        save_results(store, run, "test", rows, {"hr@10": 1.0}, users=len(rows))
+
+    prompted("k3", ["9", "9", "4", ""])
+    prompted("k1", ["9", "4", "4", "4"])
+    rows = {r["metric"]: r for r in V.significance(store, "k3", "k1")}
+    assert list(rows) == ["hr@10", "ndcg@10", "cand20_prompted_hr@1", "cand20_valid_ratio"]
+    assert rows["cand20_prompted_hr@1"]["difference"] == pytest.approx(0.25)
+    assert rows["cand20_valid_ratio"]["difference"] == pytest.approx(-0.25)
+    prompted("plain", [None] * 4)  # evaluated without --prompted-candidates: the ranking metrics only
+    assert [r["metric"] for r in V.significance(store, "k3", "plain")] == ["hr@10", "ndcg@10"]

@@ -107,8 +107,8 @@ def cmd_runs_list(args) -> int:
     return 0
 
 
-def _ranks(store: Store, run: str, split: str | None) -> tuple[str, dict]:
-    """(split used, {user_id: target rank}) of a run: `split`, else its widest test split."""
+def _user_rows(store: Store, run: str, split: str | None) -> tuple[str, dict]:
+    """(split used, {user_id: per-user result row}) of a run: `split`, else its widest test split."""
     from core.eval.results import load_results
     from core.variants import widest_test_split
 
@@ -117,21 +117,21 @@ def _ranks(store: Store, run: str, split: str | None) -> tuple[str, dict]:
         split = widest_test_split(r["split"] for r in store.rows("metrics", "run = ?", [run]))
         if split is None:
             raise SidLensError(f"run {run!r} has no test results: evaluate it first (python -m core eval --run {run})")
-    return split, {r["user_id"]: r["rank"] for r in load_results(store, run, split).per_user}
+    return split, {r["user_id"]: r for r in load_results(store, run, split).per_user}
 
 
 def cmd_runs_compare(args) -> int:
     """Two runs on the users both were evaluated on: each metric with its 95% CI, and the paired CI
     of the difference (core.eval.significance)."""
-    from core.eval.significance import compare_ranks
+    from core.eval.significance import compare_users
     from core.runs import register_shipped
 
     store = Store()
     register_shipped(store)
-    split_a, a = _ranks(store, args.a, args.split)
-    split_b, b = _ranks(store, args.b, args.split)
+    split_a, a = _user_rows(store, args.a, args.split)
+    split_b, b = _user_rows(store, args.b, args.split)
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    table = compare_ranks(a, b, metrics, seed=args.seed)
+    table = compare_users(a, b, metrics, seed=args.seed)
     if args.json:
         print_json({"a": args.a, "b": args.b, "split_a": split_a, "split_b": split_b,
                     "users": next(iter(table.values()))["diff"].users,
@@ -178,8 +178,9 @@ def register(groups) -> None:
     compare.add_argument("b", help="second run (the difference is a - b)")
     compare.add_argument("--split", help="split of both runs, e.g. test or test@200 (default: each run's widest "
                                          "test split; only users in both count)")
-    compare.add_argument("--metrics", default="hr@10,ndcg@10", help="comma-separated hr@K / ndcg@K "
-                                                                     "(default: hr@10,ndcg@10)")
+    compare.add_argument("--metrics", default="hr@10,ndcg@10", help="comma-separated hr@K / ndcg@K, and "
+                         "cand20_prompted_hr@1 / cand20_valid_ratio for runs evaluated with --prompted-candidates "
+                         "(default: hr@10,ndcg@10)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
     compare.add_argument("--json", action="store_true", help="print the intervals as JSON")
     compare.set_defaults(func=cmd_runs_compare)

@@ -125,21 +125,24 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
                                                   num_beams=beams, exclude=exclude, batch_size=batch_size,
                                                   progress=progress, prefill=reasoner)
     reasonings = [text for text, _ in reasoner.pairs] if reasoner else None
+    targets = [ex.target for ex in examples]
+    picks = [{}] * len(examples)
+    if prompted:
+        named = _prompted_picks(model, tokenizer, sidmap, dataset, examples, lists, meta, batch_size, progress)
+        picks = [{"pick": item or "", "pick_listed": int(item is not None and item in cands)}
+                 for item, cands in zip(named, lists, strict=True)]
     per_user = []
-    for ex, rec in zip(examples, recs):
+    for ex, rec, pick in zip(examples, recs, picks, strict=True):
         ranked = [r.item_id for r in rec]
-        per_user.append(user_result(ex.user_id, ex.target, ranked, rank_of(ex.target, ranked)))
+        per_user.append(user_result(ex.user_id, ex.target, ranked, rank_of(ex.target, ranked), **pick))
     metrics = hit_ndcg([r["rank"] for r in per_user])
     metrics["invalid_rate"] = invalid_rate([(text, answer_item(sidmap, text)) for text in answers])
-    targets = [ex.target for ex in examples]
     if candidates:
         metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, targets)
     if prompted:
-        picks = _prompted_picks(model, tokenizer, sidmap, dataset, examples, lists, meta, batch_size,
-                                progress)
-        metrics.update(prompted_metrics(lists, picks, targets))
+        metrics.update(prompted_metrics(lists, named, targets))
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
-                        folder=resolve_repo_path(row["checkpoint"]))
+                        folder=resolve_repo_path(row["checkpoint"]), picks=picks)
     if reasonings is not None:  # a direct answer has no reasoning to flag
         metrics.update(think_closed_rate=closed_rate(reasoner.pairs), **rates)
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"

@@ -1,12 +1,15 @@
 """Confidence intervals for the ranking metrics: is a difference a finding or noise?
 
     python -m core runs compare sft reason [--split test] [--metrics hr@10,ndcg@10] [--json]
+    python -m core runs compare sdpo dpo --metrics cand20_prompted_hr@1,cand20_valid_ratio,hr@10
 
 On 200 users one hit is 0.005 of HR@10, so a metric is shown with its bootstrap 95% CI, and two runs
 evaluated on the same users get a *paired* bootstrap CI of their difference (users resampled
 together, which is far tighter than comparing two separate intervals). Per-user values come from the
-stored target ranks (`core.eval.results`): HR@K is 1 when the rank is at most K, NDCG@K is
-1/log2(rank+1). The resampling is scipy's (`scipy.stats.bootstrap`, percentile method, seeded),
+stored per-user results (`core.eval.results`): HR@K is 1 when the target's rank is at most K, NDCG@K
+is 1/log2(rank+1); for runs evaluated with `--prompted-candidates`, `cand20_prompted_hr@1` is 1 when
+the answer to the candidate-list prompt named the target and `cand20_valid_ratio` 1 when it named
+any listed candidate. The resampling is scipy's (`scipy.stats.bootstrap`, percentile method, seeded),
 so the same results give the same interval on any machine.
 """
 from __future__ import annotations
@@ -16,17 +19,27 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from core.errors import SidLensError
+from core.eval.candidates import PROMPTED_KEY, VALID_KEY
 
 RESAMPLES = 2000
 LEVEL = 0.95
 
 
-def per_user(ranks: Sequence[int | None], metric: str) -> list[float]:
-    """Each user's value of `metric` ("hr@K" or "ndcg@K") from their target's 1-based rank (None: not ranked)."""
+def per_user(rows: Sequence[dict], metric: str) -> list[float]:
+    """Each user's value of `metric` from their per-user result rows (`core.eval.results.user_result`):
+    "hr@K" or "ndcg@K" from the target's 1-based rank (None: not ranked), or a prompted-protocol
+    metric (PROMPTED_KEY, VALID_KEY) from the item the answer named."""
+    if metric in (PROMPTED_KEY, VALID_KEY):
+        if any(r.get("pick") is None for r in rows):
+            raise SidLensError(f"{metric} needs per-user answers to the candidate-list prompt: evaluate with "
+                               "--prompted-candidates (results stored before it kept only the totals)")
+        if metric == PROMPTED_KEY:
+            return [1.0 if r["pick"] == r["target"] else 0.0 for r in rows]
+        return [1.0 if r.get("pick_listed") else 0.0 for r in rows]
     name, _, k = metric.partition("@")
     if name not in ("hr", "ndcg") or not k.isdigit() or int(k) < 1:
-        raise SidLensError(f"unknown metric {metric!r}: use hr@K or ndcg@K")
-    k = int(k)
+        raise SidLensError(f"unknown metric {metric!r}: use hr@K, ndcg@K, {PROMPTED_KEY} or {VALID_KEY}")
+    k, ranks = int(k), [r.get("rank") for r in rows]
     if name == "hr":
         return [1.0 if r is not None and r <= k else 0.0 for r in ranks]
     return [1.0 / math.log2(r + 1) if r is not None and r <= k else 0.0 for r in ranks]
@@ -81,10 +94,10 @@ def paired_diff_ci(a: Sequence[float], b: Sequence[float], seed: int = 0) -> Int
     return Interval((sum(a) - sum(b)) / len(a), low, high, len(a))
 
 
-def compare_ranks(a: dict[str, int | None], b: dict[str, int | None], metrics: Sequence[str],
+def compare_users(a: dict[str, dict], b: dict[str, dict], metrics: Sequence[str],
                   seed: int = 0) -> dict[str, dict]:
-    """For two runs' {user_id: target rank} on one split: each metric of each run with its CI over the
-    users both were evaluated on, and the paired CI of the difference (a - b)."""
+    """For two runs' {user_id: per-user result row} on one split: each metric of each run with its CI
+    over the users both were evaluated on, and the paired CI of the difference (a - b)."""
     users = sorted(set(a) & set(b))
     if not users:
         raise SidLensError("the two runs share no evaluated users: evaluate them on the same split")

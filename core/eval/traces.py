@@ -161,15 +161,19 @@ def ranked_ids(trace: dict) -> list[str]:
 
 def save_traces(store: Store, run: str, split: str, examples: Sequence[Example], prompts: Sequence[str],
                 reasonings: Sequence[str] | None, recs: Sequence[Sequence[Recommendation]], dataset: Dataset,
-                sidmap: SidMap, source: str = "eval", folder: Path | None = None) -> dict[str, float]:
+                sidmap: SidMap, source: str = "eval", folder: Path | None = None,
+                picks: Sequence[dict] | None = None) -> dict[str, float]:
     """Store one trace per example (prompt WITHOUT the reasoning; reasoning "" for direct variants),
-    and merge them into `folder`'s traces file when given; returns their flag rates (`flag_*`)."""
+    and merge them into `folder`'s traces file when given; returns their flag rates (`flag_*`).
+    `picks` (per example {"pick", "pick_listed"}: the answer to the candidate-list prompt) are kept
+    beside the top-k, so a clean clone rebuilds the prompted protocol's per-user results too."""
     from core.eval.faithfulness import FaithfulnessChecker, flag_rates
 
     checker = FaithfulnessChecker(dataset, sidmap)
     reasonings = reasonings if reasonings is not None else [""] * len(examples)
+    picks = picks if picks is not None else [{}] * len(examples)
     rows, all_flags = [], []
-    for ex, prompt, reasoning, rec in zip(examples, prompts, reasonings, recs, strict=True):
+    for ex, prompt, reasoning, rec, pick in zip(examples, prompts, reasonings, recs, picks, strict=True):
         ranked = [r.item_id for r in rec]
         flags = trace_flags(checker, reasoning, ex.history, ranked)
         all_flags.append(flags)
@@ -177,7 +181,8 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
                      "history": list(ex.history), "prompt": prompt, "reasoning": reasoning,
                      "topk": [asdict(r) for r in rec], "target": ex.target,
                      "target_rank": ranked.index(ex.target) + 1 if ex.target in ranked else None,
-                     "flags": flags, "source": source, "created": now()})
+                     "flags": flags, "source": source, "created": now(),
+                     "pick": pick.get("pick"), "pick_listed": pick.get("pick_listed")})
     store.upsert("traces", rows)
     if folder is not None:
         kept = {row["id"]: row for row in read_jsonl(Path(folder) / TRACES_FILE)}
@@ -198,7 +203,8 @@ def import_traces(store: Store, folder) -> int:
         if row.get("target") and row.get("source", "eval") == "eval":
             ranked = ranked_ids(row)
             by_split.setdefault((row["run"], row["split"]), []).append(
-                user_result(row["user_id"], row["target"], ranked, row.get("target_rank")))
+                user_result(row["user_id"], row["target"], ranked, row.get("target_rank"), row.get("pick"),
+                            row.get("pick_listed")))
     for (run, split), per_user in by_split.items():
         save_user_results(store, run, split, per_user)
     return len(rows)

@@ -164,3 +164,15 @@ def test_prompted_candidates_are_listed_answered_and_stored(checkpoint, monkeypa
     for key in ("cand20_prompted_hr@1", "cand20_valid_ratio", "cand20_hr@1"):
         assert stored[key] == pytest.approx(result[key]) and on_disk[key] == pytest.approx(result[key])
     assert Store().run("tiny")["config"]["evals"]["test@6"]["prompted"] is True
+    # each user's answer is kept (store and the shipped traces), so paired CIs of the prompted protocol work
+    rows = Store().rows("user_results", "run = ? and split = ?", ["tiny", "test@6"], order_by="rowid")
+    expected = [[(ex.target, 1), (next(c for c in cands if c != ex.target), 1), ("", 0)][i % 3]
+                for i, (ex, cands) in enumerate(zip(examples, lists))]
+    assert [(r["pick"], r["pick_listed"]) for r in rows] == expected
+    shipped = [json.loads(line) for line in (checkpoint / "traces.jsonl").read_text().splitlines()]
+    assert [(t["pick"], t["pick_listed"]) for t in shipped] == [(r["pick"], r["pick_listed"]) for r in rows]
+    assert main(["runs", "compare", "tiny", "tiny", "--split", "test@6", "--metrics",
+                 "cand20_prompted_hr@1,cand20_valid_ratio", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)["metrics"]
+    assert table["cand20_prompted_hr@1"]["a"]["value"] == pytest.approx(2 / 6)
+    assert table["cand20_valid_ratio"]["b"]["value"] == pytest.approx(4 / 6)

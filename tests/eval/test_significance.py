@@ -6,14 +6,27 @@ import math
 import pytest
 
 from core.errors import SidLensError
-from core.eval.significance import compare_ranks, mean_ci, paired_diff_ci, per_user
+from core.eval.significance import compare_users, mean_ci, paired_diff_ci, per_user
+
+
+def _rows(ranks):
+    return [{"rank": r, "target": "t"} for r in ranks]
 
 
 def test_per_user_values_from_ranks():
-    assert per_user([1, 3, None, 11], "hr@10") == [1.0, 1.0, 0.0, 0.0]
-    assert per_user([1, 3, None], "ndcg@10") == [1.0, pytest.approx(1 / math.log2(4)), 0.0]
+    assert per_user(_rows([1, 3, None, 11]), "hr@10") == [1.0, 1.0, 0.0, 0.0]
+    assert per_user(_rows([1, 3, None]), "ndcg@10") == [1.0, pytest.approx(1 / math.log2(4)), 0.0]
     with pytest.raises(SidLensError, match="unknown metric"):
-        per_user([1], "mrr")
+        per_user(_rows([1]), "mrr")
+
+
+def test_per_user_values_of_the_prompted_protocol():
+    rows = [{"target": "5", "pick": "5", "pick_listed": 1}, {"target": "5", "pick": "7", "pick_listed": 1},
+            {"target": "5", "pick": "", "pick_listed": 0}, {"target": "5", "pick": "9", "pick_listed": 0}]
+    assert per_user(rows, "cand20_prompted_hr@1") == [1.0, 0.0, 0.0, 0.0]
+    assert per_user(rows, "cand20_valid_ratio") == [1.0, 1.0, 0.0, 0.0]
+    with pytest.raises(SidLensError, match="--prompted-candidates"):
+        per_user(rows + _rows([1]), "cand20_valid_ratio")
 
 
 def test_intervals_contain_the_mean_and_are_reproducible():
@@ -36,11 +49,11 @@ def test_paired_difference_is_tighter_than_separate_intervals_and_reads_plainly(
         paired_diff_ci(a, b[:-1])
 
 
-def test_compare_ranks_uses_the_shared_users_only():
-    a = {str(u): (1 if u % 4 == 0 else None) for u in range(100)}
-    b = {str(u): (2 if u % 4 == 0 else None) for u in range(50, 150)}
-    table = compare_ranks(a, b, ["hr@1", "hr@10"])
+def test_compare_users_uses_the_shared_users_only():
+    a = {str(u): {"rank": 1 if u % 4 == 0 else None} for u in range(100)}
+    b = {str(u): {"rank": 2 if u % 4 == 0 else None} for u in range(50, 150)}
+    table = compare_users(a, b, ["hr@1", "hr@10"])
     assert table["hr@1"]["diff"].users == 50
     assert table["hr@10"]["diff"].value == 0.0 and table["hr@1"]["diff"].value == pytest.approx(12 / 50)  # users 52, 56, ..., 96
     with pytest.raises(SidLensError, match="share no evaluated users"):
-        compare_ranks({"1": 1}, {"2": 1}, ["hr@10"])
+        compare_users({"1": {"rank": 1}}, {"2": {"rank": 1}}, ["hr@10"])
