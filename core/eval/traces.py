@@ -193,8 +193,11 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
 def import_traces(store: Store, folder) -> int:
     """Put the traces shipped in a checkpoint folder into the store (a clean clone's empty database),
     and rebuild the per-user results of each evaluated split from them (target, top-10, rank), which
-    the paired confidence intervals, exposure and drill-down read."""
+    the paired confidence intervals, exposure and drill-down read: under the split ("test", where
+    pages meet runs evaluated on different user counts) and, when the checkpoint's metrics were
+    taken on its first N users, also under "test@N", as the evaluation itself stored them."""
     from core.eval.results import save_user_results, user_result
+    from core.runs import card
 
     rows = read_jsonl(Path(folder) / TRACES_FILE)
     store.upsert("traces", rows)
@@ -205,8 +208,11 @@ def import_traces(store: Store, folder) -> int:
             by_split.setdefault((row["run"], row["split"]), []).append(
                 user_result(row["user_id"], row["target"], ranked, row.get("target_rank"), row.get("pick"),
                             row.get("pick_listed")))
+    evaluated = card.read_metrics(Path(folder))
     for (run, split), per_user in by_split.items():
         save_user_results(store, run, split, per_user)
+        if f"{split}@{len(per_user)}" in evaluated:  # an evaluation of the first N users: its own key too
+            save_user_results(store, run, f"{split}@{len(per_user)}", per_user)
     return len(rows)
 
 

@@ -85,7 +85,7 @@ def test_shipped_traces_give_paired_intervals_on_a_clean_clone(capsys):
     for run, run_ranks in ranks.items():
         folder = save_checkpoint(model, tokenizer, sidmap, checkpoints_dir() / run, {"base_model": "tiny"})
         card.write_run(folder, {"stage": "sft", "dataset": "ml-100k"})
-        card.add_metrics(folder, "test", {"hr@10": 0.5}, users=6, seconds=1.0)
+        card.add_metrics(folder, "test@6", {"hr@10": 0.5}, users=6, seconds=1.0)  # `eval --users 6`
         write_jsonl(folder / TRACES_FILE, [
             {"id": f"{run}/test/{u}", "run": run, "split": "test", "user_id": str(u), "history": ["1"], "prompt": "p",
              "reasoning": "", "topk": [{"item_id": "2"}], "target": "1", "target_rank": r, "flags": {},
@@ -94,3 +94,4 @@ def test_shipped_traces_give_paired_intervals_on_a_clean_clone(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["users"] == 6
     assert out["metrics"]["hr@10"]["diff"]["value"] == pytest.approx(3 / 6 - 2 / 6)  # ranks <= 10: 3 vs 2 users
+    assert out["split_a"] == "test@6"  # the split the checkpoint was evaluated on holds its users
