@@ -3,6 +3,7 @@
     python -m core baselines run --dataset ml-100k [--only popularity|sasrec] [--json]
     python -m core runs list [--dataset ml-100k] [--json]
     python -m core runs compare sft reason [--split test@200] [--metrics hr@10,ndcg@10] [--json]
+    python -m core runs ship sft-pick --as sft
 
 Baselines are stored as runs named "popularity" and "sasrec" (stage "baseline") with the same
 metric keys and per-user results as every LM evaluation, so `runs list` and the pages compare them.
@@ -147,6 +148,15 @@ def cmd_runs_compare(args) -> int:
     return 0
 
 
+def cmd_runs_ship(args) -> int:
+    """Ship a run's checkpoint under another name (core.runs.ship)."""
+    from core.runs import relative_to_repo, ship
+
+    target = ship(Store(), args.run, args.name)
+    print(f"shipped {args.run} as {args.name}: {relative_to_repo(target)}")
+    return 0
+
+
 def register(groups) -> None:
     baselines = groups.add_parser("baselines", help="popularity and SASRec baselines on the leave-one-out split",
                                   description="Train and evaluate the baselines on the same split as the LM runs.")
@@ -184,3 +194,11 @@ def register(groups) -> None:
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
     compare.add_argument("--json", action="store_true", help="print the intervals as JSON")
     compare.set_defaults(func=cmd_runs_compare)
+    shipping = commands.add_parser("ship", help="copy a run's checkpoint to data/checkpoints/NAME under that name",
+                                   description="Ship a run trained under its own name (e.g. sft-pick) as NAME (e.g. "
+                                               "sft): its folder is copied with the run name rewritten (the card keeps "
+                                               "the training commands and adds this one), replaces the folder shipped "
+                                               "as NAME, and the store's NAME is registered from it.")
+    shipping.add_argument("run", help="the run to ship (a trained run or a checkpoint folder)")
+    shipping.add_argument("--as", dest="name", required=True, help="the name it ships as")
+    shipping.set_defaults(func=cmd_runs_ship)

@@ -11,8 +11,10 @@ still finds them. Training and evaluation both import this, never each other.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+from core.atomic import read_jsonl, write_json, write_jsonl
 from core.errors import SidLensError
 from core.paths import REPO_ROOT, checkpoints_dir
 from core.runs import card
@@ -79,3 +81,60 @@ def register_shipped(store: Store) -> list[str]:
             except (SidLensError, ValueError, KeyError) as exc:
                 problems.append(f"{folder}: {exc}")
     return problems
+
+
+RUN_TABLES = ("runs", "metrics", "run_logs", "user_results", "traces")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def ship(store: Store, run: str, name: str) -> Path:
+    """Copy `run`'s checkpoint folder to `data/checkpoints/<name>/` under the new name, replacing
+    what shipped there, and register it in the store in place of the old `name`.
+
+    Why: a candidate is trained under its own name (`--run sft-pick`) so the shipped checkpoint stays
+    usable while it trains and is judged; the one that wins becomes the shipped name. The folder's
+    run name (sidlens.json, run.json, traces, logs) is rewritten; run.json keeps the commands as they
+    ran and records the ship command, so the card still says exactly how the adapter was made. The
+    new folder is written beside the old one and swapped in by renames (a crash leaves the old one).
+    Refused when labels refer to traces of the old `name` (shipping would give those ids new text).
+    Command: `python -m core runs ship RUN --as NAME`."""
+    import shutil
+
+    from core.eval.traces import TRACES_FILE
+    from core.llm.adapter import META_FILE
+    from core.store import now
+
+    if not NAME_PATTERN.fullmatch(name or ""):
+        raise SidLensError(f"cannot ship as {name!r}: use letters, digits, '.', '_' and '-'")
+    if name == run:
+        raise SidLensError(f"run {run!r} already has that name")
+    source = resolve_repo_path(resolve_run(store, run)["checkpoint"])
+    labeled = store.rows("labels", "trace_id in (select id from traces where run = ?)", [name])
+    if labeled:
+        raise SidLensError(f"{len(labeled)} labels refer to traces of {name!r}: export them on the Label page and "
+                           f"delete them, or ship under another name")
+    target = checkpoints_dir() / name
+    staging, replaced = target.with_name(f".{name}.shipping"), target.with_name(f".{name}.replaced")
+    for leftover in (staging, replaced):
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.copytree(source, staging)
+    meta = json.loads((staging / META_FILE).read_text())
+    write_json(staging / META_FILE, {**meta, "run": name})
+    record = card.read_run(staging)
+    command = f"python -m core runs ship {run} --as {name}"
+    card.write_run(staging, {**record, "run": name, "ship_command": command,
+                             "notes": [*record.get("notes", []), f"Trained as run `{run}`, shipped as `{name}` by "
+                                                                 f"`{command}` on {now()[:10]}."]})
+    prefix = f"{run}/"
+    traces = [{**row, "run": name, "id": name + "/" + row["id"][len(prefix):] if row["id"].startswith(prefix)
+               else row["id"]} for row in read_jsonl(staging / TRACES_FILE)]
+    write_jsonl(staging / TRACES_FILE, traces)
+    card.write_logs_rows(staging, card.read_logs(staging, name))
+    if target.exists():
+        target.rename(replaced)
+    staging.rename(target)
+    shutil.rmtree(replaced, ignore_errors=True)
+    for table in RUN_TABLES:
+        store.delete_where(table, "name = ?" if table == "runs" else "run = ?", [name])
+    resolve_run(store, name)
+    return target

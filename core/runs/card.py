@@ -40,7 +40,11 @@ def read_metrics(ckpt_dir) -> dict:
 
 def write_logs(ckpt_dir, store, run: str) -> None:
     """The run's per-step logs from the store into the folder's `logs.jsonl` (rows run, step, key, value)."""
-    write_jsonl(Path(ckpt_dir) / LOGS_FILE, store.rows("run_logs", "run = ?", [run], order_by="step, key"))
+    write_logs_rows(ckpt_dir, store.rows("run_logs", "run = ?", [run], order_by="step, key"))
+
+
+def write_logs_rows(ckpt_dir, rows: list[dict]) -> None:
+    write_jsonl(Path(ckpt_dir) / LOGS_FILE, rows)
 
 
 def read_logs(ckpt_dir, run: str) -> list[dict]:
@@ -53,7 +57,7 @@ def lineage(parent_record: dict, parent_metrics: dict) -> list[dict]:
     steps, time, notes and the metrics measured on it, so the card keeps every command that made it."""
     earlier = list(parent_record.get("continues", []))
     if parent_record:
-        keep = ("run", "command", "steps", "train_seconds", "precision", "loss_first", "loss_last", "notes",
+        keep = ("run", "command", "ship_command", "steps", "train_seconds", "precision", "loss_first", "loss_last", "notes",
                 "git_commit", "created")
         earlier.append({**{k: parent_record[k] for k in keep if k in parent_record}, "metrics": parent_metrics})
     return earlier
@@ -72,6 +76,11 @@ def add_metrics(ckpt_dir, split_key: str, metrics: dict, users: int, seconds: fl
     render(ckpt_dir)
 
 
+def _commands(step: dict) -> list[str]:
+    """The command that trained a step and, when it was shipped under another name, the ship command."""
+    return [step.get("command", ""), *([step["ship_command"]] if step.get("ship_command") else [])]
+
+
 def _fmt(value) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
@@ -85,8 +94,8 @@ def render(ckpt_dir) -> Path:
     if run:
         lines += [f"Stage `{run.get('stage')}` on `{run.get('dataset')}` from base model `{run.get('base_model')}` "
                   f"(git commit `{run.get('git_commit') or 'unknown'}`).", "",
-                  "Produced by:", "", "```", *[step.get("command", "") for step in run.get("continues", [])],
-                  run.get("command", ""), "```", ""]
+                  "Produced by:", "", "```", *[c for step in run.get("continues", []) for c in _commands(step)],
+                  *_commands(run), "```", ""]
         if run.get("continues"):
             lines += ["The commands above ran in this order, each continuing the adapter the one before it wrote "
                       "(`--init-from`); what each earlier one measured:", ""]
