@@ -43,25 +43,35 @@ def run_setting(row: dict, name: str, default=None):
     return default if value is None else value
 
 
+def register_folder(store: Store, run: str, folder: Path) -> dict:
+    """Register checkpoint `folder` as `run` (row, metrics, per-user results from its traces, logs) and
+    return the row; what the store held of an earlier `run` is forgotten as on a restart
+    (`Store.start_run`), and its logs are replaced by the folder's."""
+    from core.eval.traces import import_traces
+    from core.llm.adapter import META_FILE
+
+    record = card.read_run(folder)
+    meta = json.loads((folder / META_FILE).read_text())
+    store.start_run(run, dataset=record.get("dataset") or meta.get("dataset"), stage=record.get("stage", "sft"),
+                    config=record or meta, checkpoint=relative_to_repo(folder), status="done",
+                    parent=record.get("parent") or meta.get("parent"))
+    for split_key, metrics in card.read_metrics(folder).items():
+        values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
+        store.record_metrics(run, split_key, values, metrics.get("users", 0))
+    import_traces(store, folder)
+    store.delete_where("run_logs", "run = ?", [run])
+    store.upsert("run_logs", card.read_logs(folder, run))
+    return store.get("runs", run)
+
+
 def resolve_run(store: Store, run: str) -> dict:
     """The run's store row; registered from `data/checkpoints/<run>/` when the store lacks it."""
-    from core.eval.traces import import_traces
     from core.llm.adapter import META_FILE
 
     row = store.get("runs", run)
     folder = checkpoints_dir() / run
     if row is None and (folder / META_FILE).is_file():
-        record = card.read_run(folder)
-        meta = json.loads((folder / META_FILE).read_text())
-        store.start_run(run, dataset=record.get("dataset") or meta.get("dataset"), stage=record.get("stage", "sft"),
-                        config=record or meta, checkpoint=relative_to_repo(folder), status="done",
-                        parent=record.get("parent") or meta.get("parent"))
-        for split_key, metrics in card.read_metrics(folder).items():
-            values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
-            store.record_metrics(run, split_key, values, metrics.get("users", 0))
-        import_traces(store, folder)
-        store.upsert("run_logs", card.read_logs(folder, run))
-        row = store.get("runs", run)
+        row = register_folder(store, run, folder)
     if row is None:
         store.run(run)  # raises the one-line "unknown run" error listing the known runs
     if not row.get("checkpoint"):
@@ -83,13 +93,12 @@ def register_shipped(store: Store) -> list[str]:
     return problems
 
 
-RUN_TABLES = ("runs", "metrics", "run_logs", "user_results", "traces")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def ship(store: Store, run: str, name: str) -> Path:
     """Copy `run`'s checkpoint folder to `data/checkpoints/<name>/` under the new name, replacing
-    what shipped there, and register it in the store in place of the old `name`.
+    what shipped there, and register it in the store in place of the old `name` (`register_folder`).
 
     Why: a candidate is trained under its own name (`--run sft-pick`) so the shipped checkpoint stays
     usable while it trains and is judged; the one that wins becomes the shipped name. The folder's
@@ -134,7 +143,5 @@ def ship(store: Store, run: str, name: str) -> Path:
         target.rename(replaced)
     staging.rename(target)
     shutil.rmtree(replaced, ignore_errors=True)
-    for table in RUN_TABLES:
-        store.delete_where(table, "name = ?" if table == "runs" else "run = ?", [name])
-    resolve_run(store, name)
+    register_folder(store, name, target)
     return target
