@@ -21,8 +21,9 @@ What happens:
    the reference up to float rounding (first loss = log(1 + K)).
 4. Loop. Per step: the policy's log-probs of the K+1 responses (prompt run once), the S-DPO loss
    (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), AdamW on the LoRA and SID rows, cosine
-   schedule with warm-up, gradient clipping at 1. Every step logs loss, chosen and rejected rewards,
-   reward accuracy, margin, lr and grad norm to the store.
+   schedule with warm-up, gradient clipping at 1, under bf16 autocast where `core.llm.precision`
+   measures it faster (`--dtype`; the reference is scored in the same precision). Every step logs
+   loss, chosen and rejected rewards, reward accuracy, margin, lr and grad norm to the store.
 
 Why an own loop rather than TRL's DPOTrainer: DPOTrainer has no multi-negative loss, and adding
 one means replacing its private `_compute_loss` (a 300-line method that runs the model on a
@@ -140,6 +141,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     from core.data.registry import load_dataset
     from core.decode.trie import SidTrie
     from core.llm.adapter import load_checkpoint, read_meta
+    from core.llm.backbone import resolve_device
     from core.runs import resolve_run
     from core.sid.build import load_sidmap
     from core.train.preference_loop import run_loop
@@ -158,6 +160,10 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
         raise SidLensError(f"{settings.from_run!r} reasons before its answer; sampled negatives are bare SIDs, which "
                            "would teach it to answer without reasoning: train it on labeled pairs of its traces "
                            "(--pairs), or start from a direct-answer run such as sft")
+    device = resolve_device().type
+    # one precision for the reference and the policy, so the first step's policy equals the reference
+    bf16 = settings.bf16(device)
+    precision = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
     started = time.perf_counter()
     reference, tokenizer, _ = load_checkpoint(ckpt, sidmap, merge=True)
     n_examples = settings.max_steps * settings.batch_size
@@ -168,7 +174,8 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     else:
         plan = item_plan(reference, tokenizer, SidTrie(sidmap, tokenizer), dataset, parent_meta, settings, n_examples)
     negatives_seconds = time.perf_counter() - started
-    ref = reference_logps(reference, tokenizer, plan, settings.batch_size)
+    with precision:
+        ref = reference_logps(reference, tokenizer, plan, settings.batch_size)
     ref_seconds = time.perf_counter() - started - negatives_seconds
     del reference
     gc.collect()
@@ -177,14 +184,15 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "sid_map_hash": sidmap.hash, "examples": len(plan)}
     start_stage(store, settings, stage=settings.STAGE, dataset=parent["dataset"], config=config, parent=settings.from_run)
     try:
-        outcome = run_loop(model, tokenizer, plan, ref, settings, store)
+        with precision:
+            outcome = run_loop(model, tokenizer, plan, ref, settings, store)
     except BaseException:
         store.finish_run(settings.run, status="interrupted")
         raise
     logs = outcome["logs"]
     tail = logs[-10:]
     record = {"stage": settings.STAGE, "parent": settings.from_run, "dataset": parent["dataset"],
-              "base_model": meta["base_model"], "precision": "fp32", "steps": len(logs),
+              "base_model": meta["base_model"], "precision": "bf16" if bf16 else "fp32", "steps": len(logs),
               "examples": len(logs) * settings.batch_size, "negatives": 1 if settings.pairs else settings.negatives,
               "sampler": "pairs" if settings.pairs else settings.sampler, "protocol": settings.protocol,
               "train_seconds": round(outcome["seconds"], 1),

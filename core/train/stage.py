@@ -1,8 +1,8 @@
 """What every training stage shares: its settings base and its lifecycle.
 
-Settings: `StageSettings` (preset, run name, output folder, threads, time limit) and, for the
-stages trained by a TRL Trainer (sft, reason, grpo), `TrainerSettings` (precision, resume,
-logging and checkpoint cadence). Each stage's dataclass adds its own fields with help text; the
+Settings: `StageSettings` (preset, run name, output folder, threads, time limit, precision) and,
+for the stages trained by a TRL Trainer (sft, reason, grpo), `TrainerSettings` (resume, logging
+and checkpoint cadence). Each stage's dataclass adds its own fields with help text; the
 CLI's options are generated from them (`core.cli_options`), and `check()` (run from
 `__post_init__`, so every way of building settings is validated) gives one-line errors.
 `from_preset` applies a preset's values and the user's overrides.
@@ -44,6 +44,9 @@ class StageSettings:
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = torch's default)"})
     max_minutes: float = field(default=0.0, metadata={
         "help": "stop after this many minutes of training and save what was learnt (0 = no limit)"})
+    dtype: str = field(default="auto", metadata={
+        "help": "compute precision: auto (bf16 where a measured probe finds it faster, core.llm.precision), "
+                "fp32 or bf16", "choices": DTYPES})
 
     def __post_init__(self):
         self.check()
@@ -54,6 +57,14 @@ class StageSettings:
             raise SidLensError("--threads and --max-minutes must be >= 0")
         if not self.run or "/" in self.run:
             raise SidLensError(f"--run must be a plain name (it names a folder), not {self.run!r}")
+        if self.dtype not in DTYPES:
+            raise SidLensError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+
+    def bf16(self, device: str) -> bool:
+        """Whether to train under bf16 autocast on `device` (`core.llm.precision` decides `auto`)."""
+        from core.llm.precision import choose_precision
+
+        return choose_precision(self.dtype, device) == "bf16"
 
     @property
     def out_dir(self) -> Path:
@@ -76,27 +87,16 @@ class StageSettings:
 
 @dataclass
 class TrainerSettings(StageSettings):
-    """What the stages trained by a TRL Trainer add: precision, resume, logging and checkpoints."""
+    """What the stages trained by a TRL Trainer add: resume, logging and checkpoints."""
 
-    dtype: str = field(default="auto", metadata={
-        "help": "compute precision: auto (bf16 where a measured probe finds it faster, core.llm.precision), "
-                "fp32 or bf16", "choices": DTYPES})
     restart: bool = field(default=False, metadata={"help": "discard the run's intermediate checkpoints"})
     logging_steps: int = field(default=5, metadata={"help": "log loss / lr / tokens to the store every N steps"})
     save_steps: int = field(default=50, metadata={"help": "write a resumable Trainer checkpoint every N steps"})
 
     def check(self) -> None:
         super().check()
-        if self.dtype not in DTYPES:
-            raise SidLensError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
         if self.logging_steps < 1 or self.save_steps < 1:
             raise SidLensError("--logging-steps and --save-steps must be at least 1")
-
-    def bf16(self, device: str) -> bool:
-        """Whether to train under bf16 autocast on `device` (`core.llm.precision` decides `auto`)."""
-        from core.llm.precision import choose_precision
-
-        return choose_precision(self.dtype, device) == "bf16"
 
 
 def load_parent(store: Store, from_run: str, merge: bool = False):

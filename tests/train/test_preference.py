@@ -132,6 +132,19 @@ def test_candidate_protocol_run_logs_the_chosen_log_prob(toy_world, capsys):
     assert [r["step"] for r in logs] == [1, 2] and all(r["value"] < 0 for r in logs)
 
 
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_the_chosen_precision_scores_reference_and_policy_alike(toy_world, capsys, dtype):
+    """--dtype reaches the loop and the reference: the first step's policy is the reference, so the
+    first loss is log(1 + K) in either precision (bf16 rounding moves it by far less than 0.1)."""
+    from core.cli import main
+
+    assert main(["train", "dpo", "--from", "sft", "--protocol", "candidates", "--max-steps", "1", "--batch-size", "2",
+                 "--dtype", dtype, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["precision"] == dtype
+    assert abs(record["loss_first"] - math.log(2)) < 0.1
+
+
 def labeled_pairs_file(tmp_path, store: Store):
     """Two traces of one prompt labeled by two annotators, exported the way the app's Label page does."""
     prompt = "<|im_start|>user\nRecommend<|im_end|>\n<|im_start|>assistant\n"
