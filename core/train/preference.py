@@ -20,7 +20,8 @@ What happens:
    app load like any other variant without knowing its parent, and the first-step policy equals
    the reference up to float rounding (first loss = log(1 + K)).
 4. Loop. Per step: the policy's log-probs of the K+1 responses (prompt run once), the S-DPO loss
-   (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), AdamW on the LoRA and SID rows, cosine
+   (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), plus `--sft-weight` times the chosen
+   response's per-token NLL when given (RPO, TRL's `sft` loss term), AdamW on the LoRA and SID rows, cosine
    schedule with warm-up, gradient clipping at 1, under bf16 autocast where `core.llm.precision`
    measures it faster (`--dtype`; the reference is scored in the same precision). Every step logs
    loss, chosen and rejected rewards, reward accuracy, margin, lr and grad norm to the store.
@@ -80,6 +81,9 @@ class PreferenceSettings(StageSettings):
     learning_rate: float = field(default=1e-4, metadata={"help": "peak learning rate (LoRA and SID rows)"})
     warmup_steps: int = field(default=5, metadata={"help": "linear warm-up steps, then cosine decay"})
     seed: int = field(default=0, metadata={"help": "seed of the example order and the negatives"})
+    sft_weight: float = field(default=0.0, metadata={
+        "help": "weight of the chosen response's mean per-token NLL added to the preference loss (RPO; TRL's "
+                "loss_type=['sigmoid', 'sft']): keeps the target likely while the negatives are pushed down"})
     micro_batch: int = field(default=0, metadata={
         "help": "prompts per forward/backward pass (0 = the whole batch); the same update with a lower memory "
                 "peak, for long responses such as labeled reasoning traces (--pairs)"})
@@ -104,6 +108,8 @@ class PreferenceSettings(StageSettings):
         if self.protocol == "candidates" and self.negatives > N_CANDIDATES - 1:
             raise SidLensError(f"--negatives {self.negatives} needs {self.negatives + 1} candidates; a list holds "
                                f"{N_CANDIDATES}")
+        if self.sft_weight < 0:
+            raise SidLensError(f"--sft-weight must be >= 0, not {self.sft_weight}")
         if self.max_steps < 1 or self.batch_size < 1 or self.beta <= 0:
             raise SidLensError("--max-steps and --batch-size must be at least 1 and --beta positive")
 

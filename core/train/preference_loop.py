@@ -21,12 +21,20 @@ def trainable_parameters(model) -> list[torch.nn.Parameter]:
     return params
 
 
+def chosen_nll(chosen_logps: torch.Tensor, rows) -> torch.Tensor:
+    """Mean per-token negative log-likelihood of the chosen responses (summed log-probs [B] over each
+    row's first response length): TRL's `loss_type="sft"` term, which `--sft-weight` adds to the
+    preference loss (RPO) so that the chosen response stays likely while the negatives are pushed down."""
+    lengths = torch.tensor([len(r.responses[0]) for r in rows], dtype=chosen_logps.dtype, device=chosen_logps.device)
+    return -(chosen_logps / lengths).mean()
+
+
 def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, progress: bool = True) -> dict:
     """Train `model` in place on `plan` (batches of `settings.batch_size` rows, in order).
 
     Returns {"logs": one dict per step, "seconds": training time, "stopped_early": bool}; each log
-    (loss, rewards_chosen, rewards_rejected, reward_accuracy, margin, lr, grad_norm, logp_chosen,
-    logp_rejected, step_seconds)
+    (loss (the preference loss alone), rewards_chosen, rewards_rejected, reward_accuracy, margin,
+    nll_chosen, lr, grad_norm, logp_chosen, logp_rejected, step_seconds)
     also goes to `store.log_steps(settings.run, step, ...)` when a store is given.
     """
     from transformers import get_cosine_schedule_with_warmup
@@ -52,10 +60,13 @@ def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, pr
             logps = completion_logps(model, tokenizer, [r.prompt for r in part],
                                      [[list(ids) for ids in r.responses] for r in part])
             part_loss, _ = sdpo_loss(logps[:, 0], logps[:, 1:], part_ref[:, 0], part_ref[:, 1:], settings.beta)
+            if settings.sft_weight:
+                part_loss = part_loss + settings.sft_weight * chosen_nll(logps[:, 0], part)
             (part_loss * len(part) / len(rows)).backward()
             parts.append(logps.detach())
         logps = torch.cat(parts)
         _, metrics = sdpo_loss(logps[:, 0], logps[:, 1:], ref_batch[:, 0], ref_batch[:, 1:], settings.beta)
+        metrics["nll_chosen"] = chosen_nll(logps[:, 0], rows).item()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         # the chosen response's own log-prob: DPO is known to push it down, S-DPO claims to mitigate that
         metrics.update(lr=schedule.get_last_lr()[0], grad_norm=float(grad_norm),

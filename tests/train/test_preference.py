@@ -145,6 +145,20 @@ def test_the_chosen_precision_scores_reference_and_policy_alike(toy_world, capsy
     assert abs(record["loss_first"] - math.log(2)) < 0.1
 
 
+def test_chosen_nll_is_the_mean_per_token_nll_and_the_sft_weight_is_logged(toy_world, capsys):
+    from core.cli import main
+    from core.train.preference_loop import chosen_nll
+
+    rows = [PlanRow("p", ((1, 2, 3, 4), (5, 6, 7, 8)), ("a", "b")), PlanRow("q", ((1, 2), (3, 4)), ("c", "d"))]
+    assert chosen_nll(torch.tensor([-4.0, -1.0]), rows).item() == pytest.approx((1.0 + 0.5) / 2)
+    assert main(["train", "dpo", "--from", "sft", "--protocol", "candidates", "--max-steps", "2", "--batch-size", "2",
+                 "--sft-weight", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["settings"]["sft_weight"] == 1.0
+    logs = Store().rows("run_logs", "run = ? and key = 'nll_chosen'", ["dpo"])
+    assert [r["step"] for r in logs] == [1, 2] and all(r["value"] > 0 for r in logs)
+
+
 def labeled_pairs_file(tmp_path, store: Store):
     """Two traces of one prompt labeled by two annotators, exported the way the app's Label page does."""
     prompt = "<|im_start|>user\nRecommend<|im_end|>\n<|im_start|>assistant\n"
@@ -211,6 +225,8 @@ def test_settings_a_user_can_get_wrong_are_refused(capsys):
     with pytest.raises(SidLensError, match="preset"):
         sdpo_settings("huge")
     assert sdpo_settings().negatives == 3 and dpo_settings().negatives == 1
+    with pytest.raises(SidLensError, match="--sft-weight"):
+        dpo_settings(sft_weight=-1.0)
 
 
 def test_unknown_parent_run_is_a_one_line_error(tmp_path, monkeypatch):
