@@ -10,15 +10,17 @@ What happens:
    the target's response (its SID tokens + EOS, what SFT taught the model to emit) and K negatives
    from `core.train.negatives`. With `--pairs` (dpo only) the examples are instead the labeled
    preference pairs exported by the app (`core.labels.load_pairs`): prompt, chosen, rejected text.
-2. Reference. The SFT checkpoint, merged and frozen, scores every planned response once
-   (`core.decode.logps`) and, for `--sampler hard`, draws the negatives from its own
-   beam; then it is freed. The reference log-probs are precomputed like TRL's
-   `precompute_ref_log_probs`: one model in memory at a time, and no reference forward per step.
-3. Policy. The SFT adapter itself is loaded trainable (`load_checkpoint(merge=False)`) and training
-   continues it, rather than merging SFT and putting a fresh LoRA on top: the result is an ordinary
-   adapter on the base model (same size as SFT's, ~10 MB), which `load_checkpoint`, `eval` and the
-   app load like any other variant without knowing its parent, and the first-step policy equals
-   the reference up to float rounding (first loss = log(1 + K)).
+2. Reference. The SFT adapter is loaded once, trainable (`load_checkpoint(merge=False)`), and
+   before the first update it scores every planned response (`core.decode.logps`, no gradients)
+   and, for `--sampler hard`, draws the negatives from its own beam. The reference log-probs are
+   precomputed like TRL's `precompute_ref_log_probs`: one model in memory, no reference forward
+   per step, and since the reference is the step-0 policy computed the same way (same precision,
+   same batches; the adapters have no dropout), the first loss is log(1 + K) in fp32 and bf16
+   alike. (A merged copy of the adapter differs from it by rounding: under bf16 that was 0.62
+   instead of log 2 on a 2-prompt batch, a spurious margin the first steps would train on.)
+3. Policy. Training continues the SFT adapter itself rather than merging SFT and putting a fresh
+   LoRA on top: the result is an ordinary adapter on the base model (same size as SFT's), which
+   `load_checkpoint`, `eval` and the app load like any other variant without knowing its parent.
 4. Loop. Per step: the policy's log-probs of the K+1 responses (prompt run once), the S-DPO loss
    (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), plus `--sft-weight` times the chosen
    response's per-token NLL when given (RPO, TRL's `sft` loss term), AdamW on the LoRA and SID rows, cosine
@@ -40,7 +42,6 @@ examples (sized to ~10-15 minutes on 2 CPU cores) instead of several epochs.
 """
 from __future__ import annotations
 
-import gc
 import math
 import time
 from dataclasses import dataclass, field
@@ -171,21 +172,19 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     bf16 = settings.bf16(device)
     precision = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
     started = time.perf_counter()
-    reference, tokenizer, _ = load_checkpoint(ckpt, sidmap, merge=True)
+    model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=False)
+    model.eval()
     n_examples = settings.max_steps * settings.batch_size
     if settings.pairs:
         plan = pair_plan(settings.pairs, tokenizer, n_examples, settings.seed)
     elif settings.protocol == "candidates":
         plan = candidate_plan(tokenizer, sidmap, dataset, parent_meta, settings, n_examples)
     else:
-        plan = item_plan(reference, tokenizer, SidTrie(sidmap, tokenizer), dataset, parent_meta, settings, n_examples)
+        plan = item_plan(model, tokenizer, SidTrie(sidmap, tokenizer), dataset, parent_meta, settings, n_examples)
     negatives_seconds = time.perf_counter() - started
     with precision:
-        ref = reference_logps(reference, tokenizer, plan, settings.batch_size)
+        ref = reference_logps(model, tokenizer, plan, settings.batch_size)
     ref_seconds = time.perf_counter() - started - negatives_seconds
-    del reference
-    gc.collect()
-    model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=False)
     config = {**settings.identity(), "stage": settings.STAGE, "parent_checkpoint": relative_to_repo(ckpt),
               "sid_map_hash": sidmap.hash, "examples": len(plan)}
     start_stage(store, settings, stage=settings.STAGE, dataset=parent["dataset"], config=config, parent=settings.from_run)
