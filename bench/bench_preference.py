@@ -1,4 +1,4 @@
-"""DPO / Softmax-DPO step time on the real SmolLM2-135M (fp32, CPU) for K = 1, 3, 7 negatives.
+"""DPO / Softmax-DPO step time on the real SmolLM2-135M (CPU) for K = 1, 3, 7 negatives, fp32 and bf16.
 
     .venv/bin/python bench/bench_preference.py [--threads 2] [--steps 3] [--batch-size 8] [--no-write]
 
@@ -6,7 +6,8 @@ For each K, on the same loaded model with a LoRA + trainable SID rows (the shape
 adapter that `train dpo/sdpo` continues), with real ml-100k training prompts and random negatives:
 - policy step: `completion_logps` (prompt run once, K+1 responses on its expanded cache), the S-DPO
   loss, backward, AdamW step: seconds per step (median of --steps after one warm-up) and the ratio
-  to K = 1 (what `core.train.preference_loop` pays per step);
+  to K = 1 (what `core.train.preference_loop` pays per step), in fp32 and under bf16 autocast (what
+  `train dpo/sdpo --dtype auto` runs in where `core.llm.precision` measures bf16 faster);
 - reference: the same log-probs without gradients (what the precomputation pays per batch);
 - for K in --concat (default 1) the same policy step in TRL's DPOTrainer layout, each
   response concatenated with its own copy of the prompt, to show what the shared prompt saves.
@@ -125,7 +126,12 @@ def run(args) -> dict:
             with torch.no_grad(), model.disable_adapter():
                 completion_logps(model.eval(), tokenizer, prompts, groups)
 
-        row = {"k": k, "step_s": median_seconds(step, args.steps), "ref_s": median_seconds(reference, args.steps)}
+        def bf16_step():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                step()
+
+        row = {"k": k, "step_s": median_seconds(step, args.steps), "bf16_step_s": median_seconds(bf16_step, args.steps),
+               "ref_s": median_seconds(reference, args.steps)}
         if k in args.concat:
             row["concat_s"] = median_seconds(lambda: step(concatenated_logps), max(1, args.steps - 1))
         print(row, flush=True)
@@ -139,16 +145,18 @@ def report(r: dict) -> str:
     lines = ["## DPO / Softmax-DPO step time (bench/bench_preference.py)", "",
              f"`.venv/bin/python bench/bench_preference.py` on {datetime.date.today().isoformat()}; machine: 2-core "
              f"CPU ({platform.machine()}, shared with other jobs), torch {torch.__version__}, {r['threads']} thread(s); "
-             f"SmolLM2-135M-Instruct fp32 + LoRA r=16 and trainable SID rows ({r['sid_source']}); {r['batch']} "
+             f"SmolLM2-135M-Instruct + LoRA r=16 and trainable SID rows ({r['sid_source']}); {r['batch']} "
              f"real ml-100k training prompts per step (~{r['prompt_tokens']:.0f} tokens), responses = SID + EOS "
              f"(4 tokens), random negatives; median of {r['steps']} steps after a warm-up. Load average (1 min) "
              f"{r['load_before']:.1f} before and {r['load_after']:.1f} after: the machine was shared, so compare the "
              "ratios more than the seconds.", "",
-             "| K negatives | policy step (s) | vs K=1 | reference log-probs (s/batch) | TRL layout step (s) |",
-             "|---|---|---|---|---|"]
+             "| K negatives | policy step, fp32 (s) | vs K=1 | policy step, bf16 autocast (s) | fp32 / bf16 | "
+             "reference log-probs, fp32 (s/batch) | TRL layout step, fp32 (s) |",
+             "|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         concat = f"{row['concat_s']:.2f} ({row['concat_s'] / row['step_s']:.1f}x ours)" if "concat_s" in row else "-"
-        lines.append(f"| {row['k']} | {row['step_s']:.2f} | {row['step_s'] / base:.2f}x | {row['ref_s']:.2f} | {concat} |")
+        lines.append(f"| {row['k']} | {row['step_s']:.2f} | {row['step_s'] / base:.2f}x | {row['bf16_step_s']:.2f} | "
+                     f"{row['step_s'] / row['bf16_step_s']:.2f}x | {row['ref_s']:.2f} | {concat} |")
     lines += ["", "Policy step = shared-prompt log-probs of the K+1 responses, S-DPO loss, backward, AdamW. "
               "TRL layout = the same step with each response concatenated to its own prompt copy "
               "(how DPOTrainer batches), shown for the K in --concat.", ""]
