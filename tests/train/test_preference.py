@@ -135,7 +135,8 @@ def test_candidate_protocol_run_logs_the_chosen_log_prob(toy_world, capsys):
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_the_chosen_precision_scores_reference_and_policy_alike(toy_world, capsys, dtype):
     """--dtype reaches the loop and the reference: the reference is the step-0 policy computed the same
-    way, so the first loss is log(1 + K) in either precision (a merged copy would be off by rounding)."""
+    way, so the first loss is log(1 + K) in either precision. (The toy adapter is too small for a merged
+    copy to be off by rounding, so this does not catch that; it was measured on the real sft instead.)"""
     from core.cli import main
 
     assert main(["train", "dpo", "--from", "sft", "--protocol", "candidates", "--max-steps", "1", "--batch-size", "2",
