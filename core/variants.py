@@ -129,9 +129,9 @@ def significance(store: Store, a: str, b: str, split: str = "test",
                  metrics: tuple[str, ...] = ("hr@10", "ndcg@10")) -> list[dict]:
     """One row per metric: run a's and run b's value with bootstrap 95% CIs over the users both have
     results for on `split`, and the paired CI of a - b with its plain reading (core.eval.significance);
-    the prompted 20-candidate HR@1 and ValidRatio join `metrics` when both runs answered the
-    candidate-list prompt for every shared user."""
-    from core.eval.candidates import PROMPTED_KEY, VALID_KEY
+    the prompted 20-candidate HR@1 and ValidRatio (and the likelihood HR@1 under that prompt) join
+    `metrics` when both runs answered the candidate-list prompt for every shared user."""
+    from core.eval.candidates import PROMPTED_KEY, PROMPTED_LIK_KEY, VALID_KEY
     from core.eval.significance import compare_users
 
     results = {run: {r["user_id"]: r for r in store.rows("user_results", "run = ? and split = ?", [run, split])}
@@ -139,6 +139,8 @@ def significance(store: Store, a: str, b: str, split: str = "test",
     shared = results[a].keys() & results[b].keys()
     if shared and all(results[run][u].get("pick") is not None for run in (a, b) for u in shared):
         metrics = (*metrics, PROMPTED_KEY, VALID_KEY)
+        if all(results[run][u].get("pick_lik") is not None for run in (a, b) for u in shared):
+            metrics = (*metrics, PROMPTED_LIK_KEY)
     rows = []
     for metric, row in compare_users(results[a], results[b], metrics).items():
         (ia, ib, d) = row["a"], row["b"], row["diff"]
@@ -165,24 +167,27 @@ def exposure_table(store: Store, runs: list[str], split: str, dataset, sidmap) -
 
 
 def k_ablation(store: Store, dataset: str, split: str = "test") -> list[dict]:
-    """Preference runs of the candidate protocol with their K (negatives) and prompted 20-candidate
-    HR@1 on `split`, each with a 95% Wilson interval over its users (a share of independent users:
-    scipy's binomial proportion CI); sorted by K. The Compare page draws HR@1 against K."""
+    """Preference runs of the candidate protocol with their K (negatives) and, per prompted 20-candidate
+    HR@1 they were evaluated with ("answer": the item the answer names; "likelihood": the listed SID
+    likeliest under the prompt), its value on `split` with a 95% Wilson interval over the users (a
+    share of independent users: scipy's binomial proportion CI); sorted by K. The Compare page draws
+    HR@1 against K, one series per kind."""
     from scipy.stats import binomtest
 
-    from core.eval.candidates import PROMPTED_KEY
+    from core.eval.candidates import PROMPTED_KEY, PROMPTED_LIK_KEY
     from core.runs import run_setting
 
     rows = []
     for run in store.rows("runs", "dataset = ? and stage in ('dpo', 'sdpo')", [dataset]):
         if run_setting(run, "protocol") != "candidates":
             continue
-        metric = store.rows("metrics", "run = ? and split = ? and name = ?", [run["name"], split, PROMPTED_KEY])
-        if not metric or not metric[0]["users"]:
-            continue
-        users, value = metric[0]["users"], metric[0]["value"]
-        interval = binomtest(round(value * users), users).proportion_ci(0.95, method="wilson")
-        k = run_setting(run, "negatives")
-        rows.append({"run": run["name"], "K": int(k or 1), "hr@1": value, "low": interval.low, "high": interval.high,
-                     "users": users})
-    return sorted(rows, key=lambda r: (r["K"], r["run"]))
+        k = int(run_setting(run, "negatives") or 1)
+        for kind, key in (("answer", PROMPTED_KEY), ("likelihood", PROMPTED_LIK_KEY)):
+            metric = store.rows("metrics", "run = ? and split = ? and name = ?", [run["name"], split, key])
+            if not metric or not metric[0]["users"]:
+                continue
+            users, value = metric[0]["users"], metric[0]["value"]
+            interval = binomtest(round(value * users), users).proportion_ci(0.95, method="wilson")
+            rows.append({"run": run["name"], "K": k, "hr@1": value, "kind": kind, "low": interval.low,
+                         "high": interval.high, "users": users})
+    return sorted(rows, key=lambda r: (r["K"], r["run"], r["kind"]))

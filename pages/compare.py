@@ -62,12 +62,13 @@ st.caption("top1_level_1 / top1_levels_1_2 / top1_all_levels: users whose top-1 
 ablation = V.k_ablation(db, name, split)
 if ablation:
     st.subheader("Softmax-DPO: prompted HR@1 against K")
-    figure = px.scatter(ablation, x="K", y="hr@1", text="run",
+    figure = px.scatter(ablation, x="K", y="hr@1", text="run", color="kind",
                         error_y=[r["high"] - r["hr@1"] for r in ablation],
                         error_y_minus=[r["hr@1"] - r["low"] for r in ablation])
     st.plotly_chart(figure, key="compare_k_ablation")
     st.caption("Candidate-protocol runs (`train dpo/sdpo --protocol candidates`): K negatives per example (K = 1 is DPO), "
-               "20-candidate prompted HR@1 with 95% Wilson intervals over the evaluated users.")
+               "20-candidate prompted HR@1 with 95% Wilson intervals over the evaluated users: answer = the item "
+               "the model's answer names; likelihood = the listed candidate whose SID is likeliest under the prompt.")
 
 st.subheader("Training curves")
 logs = V.curves(db, chosen)

@@ -83,7 +83,7 @@ def test_metrics_curves_and_disagreement(store):
 
 
 def test_k_ablation_lists_candidate_protocol_runs_by_k(store):
-    from core.eval.candidates import PROMPTED_KEY
+    from core.eval.candidates import PROMPTED_KEY, PROMPTED_LIK_KEY
 
     runs = [("sdpo-k7", "sdpo", 7, "candidates", 0.30), ("dpo-c", "dpo", 1, "candidates", 0.25),
             ("sdpo-all", "sdpo", 3, "all-items", 0.40), ("sdpo-k3", "sdpo", 3, "candidates", 0.28)]
@@ -94,8 +94,11 @@ def test_k_ablation_lists_candidate_protocol_runs_by_k(store):
         config = {"settings": settings, "command": "..."} if name == "sdpo-k3" else settings
         store.start_run(name, dataset="ml-100k", stage=stage, config=config, status="done")
         store.record_metrics(name, "test", {PROMPTED_KEY: value}, 200)
+    store.record_metrics("sdpo-k3", "test", {PROMPTED_LIK_KEY: 0.35}, 200)  # evaluated with the likelihood HR@1 too
     rows = V.k_ablation(store, "ml-100k")
-    assert [(r["run"], r["K"]) for r in rows] == [("dpo-c", 1), ("sdpo-k3", 3), ("sdpo-k7", 7)]  # all-items runs are not
+    assert [(r["run"], r["K"], r["kind"]) for r in rows] == [("dpo-c", 1, "answer"), ("sdpo-k3", 3, "answer"),
+                                                           ("sdpo-k3", 3, "likelihood"), ("sdpo-k7", 7, "answer")]
+    assert rows[2]["hr@1"] == pytest.approx(0.35)  # all-items runs are not listed
     from core.runs import run_setting
 
     assert run_setting(store.run("sdpo-k3"), "grounding_reward", 0.0) == 0.0
@@ -104,10 +107,12 @@ def test_k_ablation_lists_candidate_protocol_runs_by_k(store):
 
 
 def test_significance_adds_the_prompted_protocol_when_both_runs_answered_it(store):
-    def prompted(run: str, picks: list[str | None]) -> None:
+    def prompted(run: str, picks: list[str | None], liked: list[str | None] | None = None) -> None:
         store.start_run(run, dataset="ml-100k", stage="sdpo", config={}, status="done")
+        liked = liked or [None] * len(picks)
         rows = [{"user_id": str(u), "target": "9", "topk": ["9"], "rank": 1, "pick": pick,
-                 "pick_listed": None if pick is None else int(pick != "")} for u, pick in enumerate(picks)]
+                 "pick_listed": None if pick is None else int(pick != ""), "pick_lik": lik}
+                for u, (pick, lik) in enumerate(zip(picks, liked))]
         save_results(store, run, "test", rows, {"hr@10": 1.0}, users=len(rows))
 
     prompted("k3", ["9", "9", "4", ""])
@@ -116,5 +121,12 @@ def test_significance_adds_the_prompted_protocol_when_both_runs_answered_it(stor
     assert list(rows) == ["hr@10", "ndcg@10", "cand20_prompted_hr@1", "cand20_valid_ratio"]
     assert rows["cand20_prompted_hr@1"]["difference"] == pytest.approx(0.25)
     assert rows["cand20_valid_ratio"]["difference"] == pytest.approx(-0.25)
+    # with the likeliest listed candidate kept for both runs, its HR@1 joins (stored before: left out)
+    prompted("k7", ["9", "9", "4", ""], ["9", "9", "9", "4"])
+    prompted("k15", ["9", "4", "4", "4"], ["9", "4", "4", ""])
+    rows = {r["metric"]: r for r in V.significance(store, "k7", "k15")}
+    assert list(rows)[-1] == "cand20_prompted_lik_hr@1"
+    assert rows["cand20_prompted_lik_hr@1"]["difference"] == pytest.approx(0.5)
+    assert "cand20_prompted_lik_hr@1" not in [r["metric"] for r in V.significance(store, "k7", "k1")]
     prompted("plain", [None] * 4)  # evaluated without --prompted-candidates: the ranking metrics only
     assert [r["metric"] for r in V.significance(store, "k3", "plain")] == ["hr@10", "ndcg@10"]

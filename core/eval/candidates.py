@@ -10,7 +10,10 @@ datasets, we sample from every item of the dataset in sorted id order so the dra
 
 The prompted variant (LLaRA, S-DPO's evaluation) instead lists the candidates in the prompt and
 reads the item the model names in its answer: `prompted_metrics` gives HR@1 (the answer is the
-target) and LLaRA's ValidRatio (the answer names one of the listed candidates at all).
+target) and LLaRA's ValidRatio (the answer names one of the listed candidates at all). Beside them,
+`cand20_prompted_lik_hr@1` ranks the same 20 listed candidates by the likelihood of their SIDs under
+that listing prompt (`best_candidate`): what DPO and S-DPO on candidate-list prompts optimise
+directly, so it separates "ranks the listed items well" from "answers with a listed item at all".
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from core.errors import SidLensError
 N_CANDIDATES = 20
 PROMPTED_KEY = f"cand{N_CANDIDATES}_prompted_hr@1"
 VALID_KEY = f"cand{N_CANDIDATES}_valid_ratio"
+PROMPTED_LIK_KEY = f"cand{N_CANDIDATES}_prompted_lik_hr@1"
 
 
 def sample_candidates(split: Split, user_id: str, n: int = N_CANDIDATES, seed: int = 0,
@@ -49,6 +53,16 @@ def candidates_for(split: Split, user_id: str, target: str, n: int = N_CANDIDATE
     candidates = [target] + rng.sample(pool, n - 1)
     rng.shuffle(candidates)
     return candidates
+
+
+def best_candidate(candidates: Sequence[str], scores: Sequence[float]) -> str:
+    """The candidate with the strictly highest score, "" when the top score is tied (no pick, as
+    `hit_at_1` counts a tie as a miss)."""
+    if len(candidates) != len(scores) or not candidates:
+        raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
+    top = max(scores)
+    best = [item for item, score in zip(candidates, scores) if score == top]
+    return best[0] if len(best) == 1 else ""
 
 
 def hit_at_1(candidates: Sequence[str], scores: Sequence[float], target: str) -> bool:
@@ -83,13 +97,19 @@ def hr1_from_scores(candidate_lists: Sequence[Sequence[str]], score_lists: Seque
 
 
 def prompted_metrics(candidate_lists: Sequence[Sequence[str]], answers: Sequence[str | None],
-                     targets: Sequence[str]) -> dict[str, float]:
+                     targets: Sequence[str], likeliest: Sequence[str] | None = None) -> dict[str, float]:
     """{PROMPTED_KEY: share of answers naming the target, VALID_KEY: share naming one of their
-    user's candidates}; an answer is the item id the model named, None when it named no item."""
+    user's candidates}; an answer is the item id the model named, None when it named no item. With
+    `likeliest` (per user the `best_candidate` under the listing prompt), also PROMPTED_LIK_KEY: the
+    share of users whose likeliest listed candidate is the target."""
     if not (len(candidate_lists) == len(answers) == len(targets)):
         raise ValueError("candidate_lists, answers and targets must have the same length")
-    if not targets:
-        return {PROMPTED_KEY: 0.0, VALID_KEY: 0.0}
+    if likeliest is not None and len(likeliest) != len(targets):
+        raise ValueError("likeliest and targets must have the same length")
+    n = max(len(targets), 1)
     hits = sum(answer is not None and answer == target for answer, target in zip(answers, targets))
     valid = sum(answer is not None and answer in cands for cands, answer in zip(candidate_lists, answers))
-    return {PROMPTED_KEY: hits / len(targets), VALID_KEY: valid / len(targets)}
+    out = {PROMPTED_KEY: hits / n, VALID_KEY: valid / n}
+    if likeliest is not None:
+        out[PROMPTED_LIK_KEY] = sum(best == target for best, target in zip(likeliest, targets)) / n
+    return out

@@ -189,7 +189,8 @@ def register(groups) -> None:
     compare.add_argument("--split", help="split of both runs, e.g. test or test@200 (default: each run's widest "
                                          "test split; only users in both count)")
     compare.add_argument("--metrics", default="hr@10,ndcg@10", help="comma-separated hr@K / ndcg@K, and "
-                         "cand20_prompted_hr@1 / cand20_valid_ratio for runs evaluated with --prompted-candidates "
+                         "cand20_prompted_hr@1 / cand20_valid_ratio / cand20_prompted_lik_hr@1 for runs evaluated "
+                         "with --prompted-candidates "
                          "(default: hr@10,ndcg@10)")
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default: 0)")
     compare.add_argument("--json", action="store_true", help="print the intervals as JSON")

@@ -4,7 +4,8 @@ An evaluation has two parts: the metrics (one row per metric in `metrics`) and, 
 pages, one row per user in `user_results` with the target, the model's top-10 and the target's
 rank (NULL when the model did not rank it at all), and, when the candidate-list prompt was asked
 (`--prompted-candidates`), the item its answer named (`pick`, "" for none) and whether that item was
-one of the listed candidates (`pick_listed`), from which paired CIs of the prompted protocol follow.
+one of the listed candidates (`pick_listed`) and the listed candidate likeliest under that prompt
+(`pick_lik`), from which paired CIs of the prompted protocol follow.
 Saving replaces the per-user rows of that (run, split) so a re-run on fewer users does not leave
 stale users behind; metrics are upserted by name, so metrics recorded separately (e.g. by another
 protocol) survive.
@@ -32,12 +33,13 @@ class Results:
 
 
 def user_result(user_id: str, target: str, ranked_items: Sequence[str], rank: int | None,
-                pick: str | None = None, pick_listed: bool | None = None) -> dict:
+                pick: str | None = None, pick_listed: bool | None = None, pick_lik: str | None = None) -> dict:
     """One per-user row: the first TOP_K of `ranked_items` and the target's 1-based rank (or None);
-    with the prompted protocol, the item the answer named ("" for none) and whether it was listed."""
+    with the prompted protocol, the item the answer named ("" for none), whether it was listed, and
+    the likeliest listed candidate ("" on a tie)."""
     return {"user_id": str(user_id), "target": str(target), "topk": [str(i) for i in ranked_items[:TOP_K]],
             "rank": None if rank is None else int(rank), "pick": pick,
-            "pick_listed": None if pick_listed is None else int(pick_listed)}
+            "pick_listed": None if pick_listed is None else int(pick_listed), "pick_lik": pick_lik}
 
 
 def save_results(store: Store, run: str, split_name: str, per_user: Sequence[dict], metrics: dict[str, float],
@@ -53,7 +55,7 @@ def save_user_results(store: Store, run: str, split_name: str, per_user: Sequenc
     shipped checkpoint rebuilds from its traces (so paired CIs work on a clean clone)."""
     rows = [{"run": run, "split": split_name, "user_id": str(r["user_id"]), "target": str(r["target"]),
              "rank": None if r.get("rank") is None else int(r["rank"]), "topk": list(r["topk"])[:TOP_K],
-             "pick": r.get("pick"), "pick_listed": r.get("pick_listed")}
+             "pick": r.get("pick"), "pick_listed": r.get("pick_listed"), "pick_lik": r.get("pick_lik")}
             for r in per_user]
     store.delete_where("user_results", "run = ? and split = ?", [run, split_name])
     store.upsert("user_results", rows)

@@ -59,7 +59,8 @@ def register(groups) -> None:
     parser.add_argument("--no-candidates", action="store_true", help="skip the 20-candidate protocol")
     parser.add_argument("--prompted-candidates", action="store_true",
                         help="also list the 20 candidates in the prompt and ask for the SID of the one the user picks "
-                             "(cand20_prompted_hr@1, cand20_valid_ratio; a second prompt per user, twice as long)")
+                             "(cand20_prompted_hr@1, cand20_valid_ratio, and cand20_prompted_lik_hr@1: the listed "
+                             "SIDs ranked by likelihood under it; a second prompt per user, twice as long)")
     parser.add_argument("--probe", choices=["alignment"],
                         help="instead of ranking, probe what the model knows of each SID over the catalogue: "
                              "SID->title, title->SID (and its level 1), SID->genres F1 (core.eval.alignment)")

@@ -12,13 +12,14 @@ the corpus trains on, without profile) is scored three ways:
 All three share one prefill of each prompt (`core.eval.sid_likelihood`).
 With `prompted=True` (`--prompted-candidates`) the prompted "pick from the list" variant of S-DPO
 and LLaRA runs too: the same prompt with the user's same 20 candidates listed (SID and title,
-`core.llm.prompts.candidate_messages`), answered greedily in a few free tokens
-(`core.decode.unconstrained`); the item the answer names gives `cand20_prompted_hr@1` (it is the
-target) and `cand20_valid_ratio` (it is one of the 20, LLaRA's ValidRatio). It is opt-in: it costs
-a second prefill per user of a prompt about twice as long (~340 tokens on ml-100k against ~160),
-and stage-1 models are never trained on candidate-list prompts, so on them it mostly measures
-prompt following rather than the SID ranking the other metrics compare. Reasoning variants reason
-first here too; the answers are not stored in the traces.
+`core.llm.prompts.candidate_messages`), answered greedily in a few free tokens; the item the
+answer names gives `cand20_prompted_hr@1` (it is the target) and `cand20_valid_ratio` (it is one of
+the 20, LLaRA's ValidRatio), and the same prefill scores the 20 listed SIDs:
+`cand20_prompted_lik_hr@1` (the likeliest listed candidate is the target). It is opt-in: it costs a
+second prefill per user of a prompt about twice as long, and a model never trained on
+candidate-list prompts mostly fails the prompt following rather than the ranking. Reasoning
+variants reason first here too. Each user's answer, whether it was listed, and the likeliest listed
+candidate are stored with the per-user results and traces (paired CIs, `core.eval.significance`).
 
 Reasoning variants (checkpoints saved with `"think": true`: reason, grpo) get the think-first prompt
 and first write their reasoning greedily; the search, the free generation and the candidate
@@ -58,18 +59,28 @@ def _prompts(tokenizer, sidmap, dataset, examples, meta: dict, candidate_lists=N
             for ex, cands in zip(examples, lists, strict=True)]
 
 
-def _prompted_picks(model, tokenizer, sidmap, dataset, examples, candidate_lists, meta: dict, batch_size: int,
-                    progress: bool) -> list[str | None]:
-    """The item each user's greedy answer to the candidate-list prompt names (None: no item); a
-    reasoning variant answers after its own reasoning, as in the rest of the evaluation."""
-    from core.decode.unconstrained import generate_sids
+def _prompted_picks(model, tokenizer, trie, sidmap, dataset, examples, candidate_lists, meta: dict, batch_size: int,
+                    progress: bool) -> list[dict]:
+    """Per user, the candidate-list prompt's outcome: `pick`, the item the greedy answer names ("" for
+    none), `pick_listed`, whether it is a listed candidate, and `pick_lik`, the listed candidate whose
+    SID is likeliest under that prompt ("" on a tie); a reasoning variant answers after its own
+    reasoning, as in the rest of the evaluation."""
+    from core.decode.unconstrained import answer_item
+    from core.eval.candidates import best_candidate
+    from core.eval.sid_likelihood import answer_and_score
     from core.eval.traces import is_reasoning, reasoned_prompts
 
     prompts = _prompts(tokenizer, sidmap, dataset, examples, meta, candidate_lists=candidate_lists)
     if is_reasoning(meta):
         prompts = reasoned_prompts(model, tokenizer, prompts, batch_size=batch_size, progress=progress)[0]
-    return [item for _, item in generate_sids(model, tokenizer, sidmap, prompts, batch_size=batch_size,
-                                              progress=progress)]
+    texts, scores = answer_and_score(model, tokenizer, trie, prompts, candidate_lists, batch_size=batch_size,
+                                     progress=progress)
+    picks = []
+    for text, cands, row in zip(texts, candidate_lists, scores, strict=True):
+        item = answer_item(sidmap, text)
+        picks.append({"pick": item or "", "pick_listed": int(item is not None and item in cands),
+                      "pick_lik": best_candidate(cands, row)})
+    return picks
 
 
 def evaluate(run: str, split: str = "test", users: int | None = None, batch_size: int = 16, k: int = 10,
@@ -128,9 +139,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     targets = [ex.target for ex in examples]
     picks = [{}] * len(examples)
     if prompted:
-        named = _prompted_picks(model, tokenizer, sidmap, dataset, examples, lists, meta, batch_size, progress)
-        picks = [{"pick": item or "", "pick_listed": int(item is not None and item in cands)}
-                 for item, cands in zip(named, lists, strict=True)]
+        picks = _prompted_picks(model, tokenizer, trie, sidmap, dataset, examples, lists, meta, batch_size, progress)
     per_user = []
     for ex, rec, pick in zip(examples, recs, picks, strict=True):
         ranked = [r.item_id for r in rec]
@@ -140,7 +149,8 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     if candidates:
         metrics["cand20_hr@1"] = hr1_from_scores(lists, scores, targets)
     if prompted:
-        metrics.update(prompted_metrics(lists, named, targets))
+        metrics.update(prompted_metrics(lists, [p["pick"] or None for p in picks], targets,
+                                        likeliest=[p["pick_lik"] for p in picks]))
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
                         folder=resolve_repo_path(row["checkpoint"]), picks=picks)
     if reasonings is not None:  # a direct answer has no reasoning to flag

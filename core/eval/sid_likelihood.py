@@ -93,3 +93,13 @@ def rank_answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], c
                             batch_size=batch_size, progress=progress, after_prefill=measure, prefill=prefill)
     texts = tokenizer.batch_decode(answers, skip_special_tokens=True, clean_up_tokenization_spaces=False)
     return recs, scores, texts
+
+
+def answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], candidates: list[list[str]],
+                     batch_size: int = 8, progress: bool = False) -> tuple[list[str], list[list[float]]]:
+    """(the greedy answer text of each prompt, scores[u][j] = log p(SID of candidates[u][j] | prompts[u])):
+    the candidate-list protocol's free answer and its listed candidates' likelihoods from one prefill
+    (the search beside them is a single beam of one item, a few decode steps)."""
+    _, scores, texts = rank_answer_and_score(model, tokenizer, trie, prompts, candidates, k=1, num_beams=1,
+                                             batch_size=batch_size, progress=progress)
+    return texts, scores

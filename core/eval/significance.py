@@ -8,8 +8,9 @@ evaluated on the same users get a *paired* bootstrap CI of their difference (use
 together, which is far tighter than comparing two separate intervals). Per-user values come from the
 stored per-user results (`core.eval.results`): HR@K is 1 when the target's rank is at most K, NDCG@K
 is 1/log2(rank+1); for runs evaluated with `--prompted-candidates`, `cand20_prompted_hr@1` is 1 when
-the answer to the candidate-list prompt named the target and `cand20_valid_ratio` 1 when it named
-any listed candidate. The resampling is scipy's (`scipy.stats.bootstrap`, percentile method, seeded),
+the answer to the candidate-list prompt named the target, `cand20_valid_ratio` 1 when it named
+any listed candidate, and `cand20_prompted_lik_hr@1` 1 when the likeliest listed candidate under
+that prompt is the target. The resampling is scipy's (`scipy.stats.bootstrap`, percentile method, seeded),
 so the same results give the same interval on any machine.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from core.errors import SidLensError
-from core.eval.candidates import PROMPTED_KEY, VALID_KEY
+from core.eval.candidates import PROMPTED_KEY, PROMPTED_LIK_KEY, VALID_KEY
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -28,7 +29,13 @@ LEVEL = 0.95
 def per_user(rows: Sequence[dict], metric: str) -> list[float]:
     """Each user's value of `metric` from their per-user result rows (`core.eval.results.user_result`):
     "hr@K" or "ndcg@K" from the target's 1-based rank (None: not ranked), or a prompted-protocol
-    metric (PROMPTED_KEY, VALID_KEY) from the item the answer named."""
+    metric (PROMPTED_KEY, VALID_KEY from the item the answer named, PROMPTED_LIK_KEY from the likeliest
+    listed candidate)."""
+    if metric == PROMPTED_LIK_KEY:
+        if any(r.get("pick_lik") is None for r in rows):
+            raise SidLensError(f"{metric} needs per-user likelihoods of the listed candidates: evaluate with "
+                               "--prompted-candidates (results stored before they were kept lack them)")
+        return [1.0 if r["pick_lik"] == r["target"] else 0.0 for r in rows]
     if metric in (PROMPTED_KEY, VALID_KEY):
         if any(r.get("pick") is None for r in rows):
             raise SidLensError(f"{metric} needs per-user answers to the candidate-list prompt: evaluate with "
@@ -38,7 +45,8 @@ def per_user(rows: Sequence[dict], metric: str) -> list[float]:
         return [1.0 if r.get("pick_listed") else 0.0 for r in rows]
     name, _, k = metric.partition("@")
     if name not in ("hr", "ndcg") or not k.isdigit() or int(k) < 1:
-        raise SidLensError(f"unknown metric {metric!r}: use hr@K, ndcg@K, {PROMPTED_KEY} or {VALID_KEY}")
+        raise SidLensError(f"unknown metric {metric!r}: use hr@K, ndcg@K, {PROMPTED_KEY}, {VALID_KEY} "
+                           f"or {PROMPTED_LIK_KEY}")
     k, ranks = int(k), [r.get("rank") for r in rows]
     if name == "hr":
         return [1.0 if r is not None and r <= k else 0.0 for r in ranks]

@@ -165,7 +165,7 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
                 picks: Sequence[dict] | None = None) -> dict[str, float]:
     """Store one trace per example (prompt WITHOUT the reasoning; reasoning "" for direct variants),
     and merge them into `folder`'s traces file when given; returns their flag rates (`flag_*`).
-    `picks` (per example {"pick", "pick_listed"}: the answer to the candidate-list prompt) are kept
+    `picks` (per example {"pick", "pick_listed", "pick_lik"}: the candidate-list prompt's outcome) are kept
     beside the top-k, so a clean clone rebuilds the prompted protocol's per-user results too."""
     from core.eval.faithfulness import FaithfulnessChecker, flag_rates
 
@@ -182,7 +182,8 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
                      "topk": [asdict(r) for r in rec], "target": ex.target,
                      "target_rank": ranked.index(ex.target) + 1 if ex.target in ranked else None,
                      "flags": flags, "source": source, "created": now(),
-                     "pick": pick.get("pick"), "pick_listed": pick.get("pick_listed")})
+                     "pick": pick.get("pick"), "pick_listed": pick.get("pick_listed"),
+                     "pick_lik": pick.get("pick_lik")})
     store.upsert("traces", rows)
     if folder is not None:
         kept = {row["id"]: row for row in read_jsonl(Path(folder) / TRACES_FILE)}
@@ -207,7 +208,7 @@ def import_traces(store: Store, folder) -> int:
             ranked = ranked_ids(row)
             by_split.setdefault((row["run"], row["split"]), []).append(
                 user_result(row["user_id"], row["target"], ranked, row.get("target_rank"), row.get("pick"),
-                            row.get("pick_listed")))
+                            row.get("pick_listed"), row.get("pick_lik")))
     evaluated = card.read_metrics(Path(folder))
     for (run, split), per_user in by_split.items():
         save_user_results(store, run, split, per_user)

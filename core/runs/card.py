@@ -22,8 +22,8 @@ METRICS_FILE = "metrics.json"
 LOGS_FILE = "logs.jsonl"
 README_FILE = "README.md"
 METRIC_ORDER = ["hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1",
-                "cand20_prompted_hr@1", "cand20_valid_ratio", "align_sid_to_title", "align_title_to_sid", "align_title_to_sid_l1",
-                "align_genres_f1"]
+                "cand20_prompted_hr@1", "cand20_valid_ratio", "cand20_prompted_lik_hr@1", "align_sid_to_title",
+                "align_title_to_sid", "align_title_to_sid_l1", "align_genres_f1"]
 
 
 def _read(path: Path) -> dict:

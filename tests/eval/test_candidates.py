@@ -3,7 +3,16 @@ import pytest
 from core.data.schema import Dataset, Interaction, Item
 from core.data.split import Split
 from core.errors import SidLensError
-from core.eval.candidates import PROMPTED_KEY, VALID_KEY, hit_at_1, hr1_from_scores, prompted_metrics, sample_candidates
+from core.eval.candidates import (
+    PROMPTED_KEY,
+    PROMPTED_LIK_KEY,
+    VALID_KEY,
+    best_candidate,
+    hit_at_1,
+    hr1_from_scores,
+    prompted_metrics,
+    sample_candidates,
+)
 
 
 def test_twenty_distinct_unseen_candidates_with_the_target(ml100k_split):
@@ -66,3 +75,17 @@ def test_prompted_metrics_count_target_answers_and_answers_from_the_list():
     assert prompted_metrics([], [], []) == {PROMPTED_KEY: 0.0, VALID_KEY: 0.0}
     with pytest.raises(ValueError):
         prompted_metrics([["a"]], [], ["a"])
+
+
+def test_the_likeliest_listed_candidate_is_a_strict_winner_and_scores_the_likelihood_hr1():
+    assert best_candidate(["a", "b", "c"], [-3.0, -1.0, -2.0]) == "b"
+    assert best_candidate(["a", "b", "c"], [-1.0, -1.0, -2.0]) == ""  # a tie names no candidate
+    with pytest.raises(ValueError):
+        best_candidate(["a", "b"], [-1.0])
+    lists = [["a", "b"], ["a", "b"], ["c", "d"]]
+    metrics = prompted_metrics(lists, ["b", None, "x"], ["b", "b", "c"], likeliest=["a", "b", ""])
+    assert metrics[PROMPTED_LIK_KEY] == pytest.approx(1 / 3)  # only the second user's likeliest is its target
+    assert metrics[PROMPTED_KEY] == pytest.approx(1 / 3) and metrics[VALID_KEY] == pytest.approx(1 / 3)
+    assert PROMPTED_LIK_KEY not in prompted_metrics(lists, ["b", None, "x"], ["b", "b", "c"])
+    with pytest.raises(ValueError):
+        prompted_metrics(lists, ["b", None, "x"], ["b", "b", "c"], likeliest=["a"])

@@ -124,11 +124,14 @@ def test_unknown_run_is_one_line_error(checkpoint, capsys):
 
 def test_prompted_candidates_are_listed_answered_and_stored(checkpoint, monkeypatch, capsys):
     """`eval --prompted-candidates`: each user's prompt lists their 20 seeded candidates (SID and title),
-    the item the answer names is scored against them, and both metrics reach the store and metrics.json.
-    Generation runs for real; its answers are then replaced by known ones so the metrics are predictable."""
-    import core.decode.unconstrained as unconstrained
+    the item the answer names is scored against them, the listed SIDs' likelihoods under that prompt
+    give the likelihood HR@1, and all three metrics reach the store and metrics.json. Generation and
+    scoring run for real; their answers and scores are then replaced by known ones so the metrics are
+    predictable."""
+    import core.eval.sid_likelihood as sid_likelihood
     from core.data.registry import load_dataset
     from core.data.split import Split
+    from core.decode.unconstrained import answer_item
     from core.eval.candidates import sample_candidates
     from core.sid.build import load_sidmap
 
@@ -136,20 +139,21 @@ def test_prompted_candidates_are_listed_answered_and_stored(checkpoint, monkeypa
     split = Split(dataset)
     examples = split.examples("test")[:6]
     lists = [sample_candidates(split, ex.user_id) for ex in examples]
-    real_generate, seen = unconstrained.generate_sids, []
+    real_score, seen = sid_likelihood.answer_and_score, []
 
-    def generate(model, tokenizer, sidmap, prompts, **kwargs):
-        outputs = real_generate(model, tokenizer, sidmap, prompts, **kwargs)
-        assert len(outputs) == len(prompts)
+    def answer_and_score(model, tokenizer, trie, prompts, candidates, **kwargs):
+        texts, scores = real_score(model, tokenizer, trie, prompts, candidates, **kwargs)
+        assert len(texts) == len(prompts) and [len(row) for row in scores] == [len(c) for c in candidates]
+        assert all(answer_item(sidmap, t) is None or answer_item(sidmap, t) in sidmap.codes for t in texts)
         seen.extend(prompts)
-        picks = []
+        texts, scores = [], []
         for i, (ex, cands) in enumerate(zip(examples, lists)):
             other = next(c for c in cands if c != ex.target)
-            text = [sidmap.sid_text(ex.target), sidmap.sid_text(other), "<a_0> no item"][i % 3]
-            picks.append((text, unconstrained.answer_item(sidmap, text)))
-        return picks
+            texts.append([sidmap.sid_text(ex.target), sidmap.sid_text(other), "<a_0> no item"][i % 3])
+            scores.append([0.0 if (c == ex.target) == (i < 4) else -1.0 for c in cands])  # 4 hits, then misses
+        return texts, scores
 
-    monkeypatch.setattr(unconstrained, "generate_sids", generate)
+    monkeypatch.setattr(sid_likelihood, "answer_and_score", answer_and_score)
     assert main(["eval", "--run", "tiny", "--users", "6", "--batch-size", "3", "--prompted-candidates",
                  "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -157,11 +161,12 @@ def test_prompted_candidates_are_listed_answered_and_stored(checkpoint, monkeypa
     for prompt, ex, cands in zip(seen, examples, lists):
         assert all(f"{sidmap.sid_text(c)} {dataset.items[c].title}" in prompt for c in cands)
         assert sidmap.sid_text(ex.history[-1]) in prompt
+    assert result["cand20_prompted_lik_hr@1"] == pytest.approx(4 / 6)
     assert result["cand20_prompted_hr@1"] == pytest.approx(2 / 6)
     assert result["cand20_valid_ratio"] == pytest.approx(4 / 6)
     stored = Store().metrics("tiny", "test@6")
     on_disk = json.loads((checkpoint / "metrics.json").read_text())["test@6"]
-    for key in ("cand20_prompted_hr@1", "cand20_valid_ratio", "cand20_hr@1"):
+    for key in ("cand20_prompted_hr@1", "cand20_valid_ratio", "cand20_prompted_lik_hr@1", "cand20_hr@1"):
         assert stored[key] == pytest.approx(result[key]) and on_disk[key] == pytest.approx(result[key])
     assert Store().run("tiny")["config"]["evals"]["test@6"]["prompted"] is True
     # each user's answer is kept (store and the shipped traces), so paired CIs of the prompted protocol work
@@ -171,8 +176,12 @@ def test_prompted_candidates_are_listed_answered_and_stored(checkpoint, monkeypa
     assert [(r["pick"], r["pick_listed"]) for r in rows] == expected
     shipped = [json.loads(line) for line in (checkpoint / "traces.jsonl").read_text().splitlines()]
     assert [(t["pick"], t["pick_listed"]) for t in shipped] == [(r["pick"], r["pick_listed"]) for r in rows]
+    # the likeliest listed candidate: the target for the first 4, a 19-way tie (no candidate) after
+    assert [r["pick_lik"] for r in rows] == [ex.target for ex in examples[:4]] + ["", ""]
+    assert [t["pick_lik"] for t in shipped] == [r["pick_lik"] for r in rows]
     assert main(["runs", "compare", "tiny", "tiny", "--split", "test@6", "--metrics",
-                 "cand20_prompted_hr@1,cand20_valid_ratio", "--json"]) == 0
+                 "cand20_prompted_hr@1,cand20_valid_ratio,cand20_prompted_lik_hr@1", "--json"]) == 0
     table = json.loads(capsys.readouterr().out)["metrics"]
+    assert table["cand20_prompted_lik_hr@1"]["a"]["value"] == pytest.approx(4 / 6)
     assert table["cand20_prompted_hr@1"]["a"]["value"] == pytest.approx(2 / 6)
     assert table["cand20_valid_ratio"]["b"]["value"] == pytest.approx(4 / 6)

@@ -27,6 +27,10 @@ def test_per_user_values_of_the_prompted_protocol():
     assert per_user(rows, "cand20_valid_ratio") == [1.0, 1.0, 0.0, 0.0]
     with pytest.raises(SidLensError, match="--prompted-candidates"):
         per_user(rows + _rows([1]), "cand20_valid_ratio")
+    with pytest.raises(SidLensError, match="likelihoods of the listed candidates"):
+        per_user(rows, "cand20_prompted_lik_hr@1")  # stored before the likeliest candidate was kept
+    liked = [{**r, "pick_lik": lik} for r, lik in zip(rows, ["7", "5", "", "5"])]
+    assert per_user(liked, "cand20_prompted_lik_hr@1") == [0.0, 1.0, 0.0, 1.0]
 
 
 def test_intervals_contain_the_mean_and_are_reproducible():
