@@ -30,7 +30,7 @@ def test_full_rank_excludes_seen_items_and_breaks_ties_by_item_order():
     scorer = FixedScores({"a": 5, "b": 4, "c": 3, "d": 3, "e": 1})
     [test] = rank_part(scorer, toy_split(), "test")
     assert test == {"user_id": "u", "target": "d", "topk": ["d", "e", *FILLERS[:8]], "rank": 1,
-                    "pick": None, "pick_listed": None}  # the all-items protocol asks for no pick
+                    "pick": None, "pick_listed": None, "pick_lik": None}  # the all-items protocol asks for no pick
     [valid] = rank_part(scorer, toy_split(), "valid")  # seen before valid target c: a, b
     assert valid["topk"][:3] == ["c", "d", "e"] and valid["rank"] == 1
     [kept] = rank_part(scorer, toy_split(), "test", exclude_seen=False)
