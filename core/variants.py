@@ -131,16 +131,14 @@ def significance(store: Store, a: str, b: str, split: str = "test",
     results for on `split`, and the paired CI of a - b with its plain reading (core.eval.significance);
     the prompted 20-candidate HR@1 and ValidRatio (and the likelihood HR@1 under that prompt) join
     `metrics` when both runs answered the candidate-list prompt for every shared user."""
-    from core.eval.candidates import PROMPTED_KEY, PROMPTED_LIK_KEY, VALID_KEY
-    from core.eval.significance import compare_users
+    from core.eval.significance import PROMPTED_FIELDS, compare_users
 
     results = {run: {r["user_id"]: r for r in store.rows("user_results", "run = ? and split = ?", [run, split])}
                for run in (a, b)}
     shared = results[a].keys() & results[b].keys()
-    if shared and all(results[run][u].get("pick") is not None for run in (a, b) for u in shared):
-        metrics = (*metrics, PROMPTED_KEY, VALID_KEY)
-        if all(results[run][u].get("pick_lik") is not None for run in (a, b) for u in shared):
-            metrics = (*metrics, PROMPTED_LIK_KEY)
+    if shared:
+        metrics = (*metrics, *(metric for metric, field in PROMPTED_FIELDS.items()
+                               if all(results[run][u].get(field) is not None for run in (a, b) for u in shared)))
     rows = []
     for metric, row in compare_users(results[a], results[b], metrics).items():
         (ia, ib, d) = row["a"], row["b"], row["diff"]

@@ -66,23 +66,16 @@ def best_candidate(candidates: Sequence[str], scores: Sequence[float]) -> str:
 
 
 def hit_at_1(candidates: Sequence[str], scores: Sequence[float], target: str) -> bool:
-    """True when the target's score is strictly higher than every other candidate's.
+    """True when the target's score is strictly higher than every other candidate's (`best_candidate`).
 
     A tie counts as a miss, so a model that gives every candidate the same score gets HR@1 = 0
     rather than a lucky 1/20 from whichever tie-break comes first.
     """
     if len(candidates) != len(scores):
         raise ValueError(f"{len(candidates)} candidates but {len(scores)} scores")
-    target_score = None
-    best_other = float("-inf")
-    for item, score in zip(candidates, scores):
-        if item == target:
-            target_score = score
-        else:
-            best_other = max(best_other, score)
-    if target_score is None:
+    if target not in candidates:
         raise ValueError(f"target {target!r} is not among the candidates")
-    return target_score > best_other
+    return best_candidate(candidates, scores) == target
 
 
 def hr1_from_scores(candidate_lists: Sequence[Sequence[str]], score_lists: Sequence[Sequence[float]],

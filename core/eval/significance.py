@@ -24,6 +24,8 @@ from core.eval.candidates import PROMPTED_KEY, PROMPTED_LIK_KEY, VALID_KEY
 
 RESAMPLES = 2000
 LEVEL = 0.95
+# the per-user field each prompted-protocol metric is read from (None: the run was not asked that prompt)
+PROMPTED_FIELDS = {PROMPTED_KEY: "pick", VALID_KEY: "pick", PROMPTED_LIK_KEY: "pick_lik"}
 
 
 def per_user(rows: Sequence[dict], metric: str) -> list[float]:
