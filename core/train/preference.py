@@ -25,7 +25,9 @@ What happens:
    (`core.train.sdpo_loss`; K = 1 is DPO's sigmoid loss), plus `--sft-weight` times the chosen
    response's per-token NLL when given (RPO, TRL's `sft` loss term), AdamW on the LoRA and SID rows, cosine
    schedule with warm-up, gradient clipping at 1, under bf16 autocast where `core.llm.precision`
-   measures it faster (`--dtype`; the reference is scored in the same precision). Every step logs
+   measures it faster (`--dtype`; the reference is scored in the same precision; each step's forward
+   has its own autocast context, since autocast reuses its bf16 copies of the trainable weights until
+   its context exits: runs trained before that fix forwarded the step-0 weights at every step). Every step logs
    loss, chosen and rejected rewards, reward accuracy, margin, lr and grad norm to the store.
 
 Why an own loop rather than TRL's DPOTrainer: DPOTrainer has no multi-negative loss, and adding
@@ -189,8 +191,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
               "sid_map_hash": sidmap.hash, "examples": len(plan)}
     start_stage(store, settings, stage=settings.STAGE, dataset=parent["dataset"], config=config, parent=settings.from_run)
     try:
-        with precision:
-            outcome = run_loop(model, tokenizer, plan, ref, settings, store)
+        outcome = run_loop(model, tokenizer, plan, ref, settings, store, bf16=bf16)
     except BaseException:
         store.finish_run(settings.run, status="interrupted")
         raise

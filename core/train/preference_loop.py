@@ -29,8 +29,10 @@ def chosen_nll(chosen_logps: torch.Tensor, rows) -> torch.Tensor:
     return -(chosen_logps / lengths).mean()
 
 
-def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, progress: bool = True) -> dict:
-    """Train `model` in place on `plan` (batches of `settings.batch_size` rows, in order).
+def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, progress: bool = True,
+             bf16: bool = False) -> dict:
+    """Train `model` in place on `plan` (batches of `settings.batch_size` rows, in order); `bf16` runs
+    each forward under bf16 autocast (the weights, gradients and optimizer stay fp32).
 
     Returns {"logs": one dict per step, "seconds": training time, "stopped_early": bool}; each log
     (loss (the preference loss alone), rewards_chosen, rewards_rejected, reward_accuracy, margin,
@@ -57,8 +59,12 @@ def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, pr
         micro, parts = settings.micro_batch or len(rows), []
         for start in range(0, len(rows), micro):
             part, part_ref = rows[start:start + micro], ref_batch[start:start + micro]
-            logps = completion_logps(model, tokenizer, [r.prompt for r in part],
-                                     [[list(ids) for ids in r.responses] for r in part])
+            # one autocast context per forward: autocast caches its bf16 copy of each trainable weight
+            # until its context exits, so a context around the whole loop would forward the step-0
+            # weights at every step
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                logps = completion_logps(model, tokenizer, [r.prompt for r in part],
+                                         [[list(ids) for ids in r.responses] for r in part])
             part_loss, _ = sdpo_loss(logps[:, 0], logps[:, 1:], part_ref[:, 0], part_ref[:, 1:], settings.beta)
             if settings.sft_weight:
                 part_loss = part_loss + settings.sft_weight * chosen_nll(logps[:, 0], part)

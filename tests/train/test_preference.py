@@ -31,15 +31,16 @@ def item_rows(world, tokenizer, every: int, negatives: int, seed: int) -> list[P
                     (ex.target, *negs)) for ex, negs in zip(examples, drawn)]
 
 
-def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
-    reference, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=True)
-    # the same batch every step, so the loss curve is comparable
-    plan = item_rows(toy_world, tokenizer, every=7, negatives=3, seed=0) * 8
-    ref = reference_logps(reference, tokenizer, plan, batch_size=4, progress=False)
+@pytest.mark.parametrize("bf16", [False, True])
+def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world, bf16):
     policy, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=False)
+    # the same batch every step, so the loss curve is comparable; the reference is the step-0 policy
+    plan = item_rows(toy_world, tokenizer, every=7, negatives=3, seed=0) * 8
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        ref = reference_logps(policy, tokenizer, plan, batch_size=4, progress=False)
     before = lora_weights(policy)
     settings = sdpo_settings(negatives=3, max_steps=8, batch_size=4, learning_rate=5e-3, warmup_steps=0, run="t")
-    logs = run_loop(policy, tokenizer, plan, ref, settings, progress=False)["logs"]
+    logs = run_loop(policy, tokenizer, plan, ref, settings, progress=False, bf16=bf16)["logs"]
 
     assert len(logs) == 8
     assert logs[0]["loss"] == pytest.approx(math.log(4), abs=1e-3)  # policy == reference at the start
@@ -49,6 +50,29 @@ def test_a_few_steps_lower_the_loss_and_move_the_lora_weights(toy_world):
     moved = [n for n in before if not torch.equal(before[n], after[n])]
     assert any("lora_A" in n for n in moved) and any("lora_B" in n for n in moved)
     assert any("token_adapter" in n for n in moved)  # the SID rows train too
+
+
+def test_under_bf16_no_autocast_context_outlives_a_step(toy_world, monkeypatch):
+    """autocast caches its bf16 copy of each trainable weight until its context exits, so a loop run
+    inside ONE autocast context forwarded the step-0 LoRA weights at every step while the fp32 weights
+    moved (measured on the real sft: the logged margin stayed ~0 while the saved adapter's was 0.9).
+    Each forward gets its own context: at every optimizer step autocast is off again. (The toy model's
+    SID logits barely depend on its LoRA, so the stale forward does not show in its loss.)"""
+    seen = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    policy, tokenizer, _ = load_checkpoint(toy_world.sft, toy_world.sidmap, merge=False)
+    plan = item_rows(toy_world, tokenizer, every=7, negatives=1, seed=0) * 2
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ref = reference_logps(policy, tokenizer, plan, batch_size=4, progress=False)
+    settings = dpo_settings(max_steps=2, batch_size=4, learning_rate=1e-3, warmup_steps=0, run="t", micro_batch=2)
+    run_loop(policy, tokenizer, plan, ref, settings, progress=False, bf16=True)
+    assert seen == [False, False]
 
 
 def test_micro_batches_make_the_same_update(toy_world):
