@@ -102,7 +102,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     from core.eval.traces import ReasoningPrefill, closed_rate, is_reasoning, save_traces
     from core.llm.adapter import load_checkpoint
     from core.llm.backbone import resolve_device
-    from core.llm.precision import choose_precision
+    from core.llm.precision import choose_precision, machine
     from core.sid.build import load_sidmap
 
     if split not in PARTS:
@@ -159,7 +159,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     seconds = time.perf_counter() - started
     settings = {"split": split, "users": len(examples), "k": k, "beams": beams, "exclude_history": exclude_history,
                 "candidates": candidates, "prompted": prompted, "batch_size": batch_size, "precision": precision,
-                "git_commit": git_commit(),
+                "machine": machine(), "git_commit": git_commit(),
                 "seconds": round(seconds, 1), "updated": now()}
     save_results(store, run, split_key, per_user, metrics, len(examples))
     config = row["config"] if isinstance(row.get("config"), dict) else {}

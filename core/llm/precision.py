@@ -58,3 +58,20 @@ def choose_precision(requested: str, device: str) -> str:
     if device == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if probe()["speedup"] >= MIN_SPEEDUP else "fp32"
+
+
+@lru_cache(maxsize=1)
+def machine() -> str:
+    """What computed a run, for its record and card: the CUDA card's name, else the CPU's model name
+    with the instruction-set flags that decide bf16's speed (amx_bf16, avx512_bf16, avx2), since the
+    CPU model changes between sessions here and a run's speed and precision depend on it."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    try:
+        info = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return "cpu"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "cpu")
+    flags = set(info.split())
+    found = [flag for flag in ("amx_bf16", "avx512_bf16", "avx2") if flag in flags]
+    return f"{name} ({', '.join(found) or 'no avx2'})"

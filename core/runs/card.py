@@ -109,7 +109,7 @@ def render(ckpt_dir) -> Path:
         lines += [
 
                   "| training | value |", "|---|---|"]
-        for key in ("device", "threads", "precision", "steps", "examples", "train_seconds", "tokens", "tokens_per_s",
+        for key in ("device", "machine", "threads", "precision", "steps", "examples", "train_seconds", "tokens", "tokens_per_s",
                     "loss_first",
                     "loss_last", "stopped_early", "adapter_mb"):
             if key in run:

@@ -150,13 +150,14 @@ def finish_stage(model, tokenizer, sidmap, settings: StageSettings, store: Store
 
     from core.llm.adapter import save_checkpoint
     from core.llm.backbone import resolve_device
+    from core.llm.precision import machine
 
     state = PartialState()
     if not state.is_main_process:  # under `accelerate launch` one process writes the checkpoint
         return record
     out_dir = save_checkpoint(model, tokenizer, sidmap, settings.out_dir, meta={"run": settings.run, **meta})
     record = {"run": settings.run, **record, "command": command_line(), "settings": settings.identity(),
-              "device": resolve_device().type, "threads": torch.get_num_threads(),
+              "device": resolve_device().type, "machine": machine(), "threads": torch.get_num_threads(),
               "processes": state.num_processes, "adapter_mb": folder_mb(out_dir),
               "sid_map_hash": sidmap.hash, "git_commit": commit or git_commit(), "created": now()}
     card.write_run(out_dir, record)

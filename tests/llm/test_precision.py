@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import SidLensError
-from core.llm.precision import MIN_SPEEDUP, choose_precision, probe
+from core.llm.precision import MIN_SPEEDUP, choose_precision, machine, probe
 
 
 def test_explicit_and_auto_choices():
@@ -18,3 +18,18 @@ def test_explicit_and_auto_choices():
 def test_unknown_precision_is_refused():
     with pytest.raises(SidLensError, match="unknown precision 'fp8'"):
         choose_precision("fp8", "cpu")
+
+
+def test_machine_names_the_cpu_model_and_its_bf16_flags():
+    """Run records and cards say what computed them: the CPU's model name from /proc/cpuinfo and which of
+    the flags that decide bf16's speed it has."""
+    from pathlib import Path
+
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        pytest.skip("no /proc/cpuinfo on this system")
+    text = info.read_text()
+    name = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
+    described = machine()
+    assert described.startswith(name + " (")
+    assert ("avx2" in described) == ("avx2" in text.split())

@@ -50,6 +50,7 @@ def test_sft_trains_and_records(world):
     run = store.run("tiny")
     assert run["status"] == "done" and run["stage"] == "sft" and run["checkpoint"].endswith("tiny")
     assert json.loads((ckpt / "run.json").read_text())["command"] in (ckpt / "README.md").read_text()
+    assert record["machine"] and f"| machine | {record['machine']} |" in (ckpt / "README.md").read_text()
 
     # the SID rows moved away from their initialisation (the same one training started from)
     from core.llm.adapter import load_checkpoint
