@@ -1,0 +1,112 @@
+"""Seconds per user of evaluating a reasoning variant, against the batch size, in one run.
+
+    .venv/bin/python bench/bench_reason_eval.py [--from reason] [--users 32] [--batch-sizes 8,16,32]
+                                                [--dtype auto] [--threads 0] [--no-write]
+
+What `python -m core eval` runs for a reasoning variant, minus the store: the checkpoint loaded as
+the runner loads it (`--dtype`: auto is `core.llm.precision`'s measured choice), the first `--users`
+test users' prompts, then `rank_answer_and_score` with `ReasoningPrefill` (greedy reasoning to
+`</think>`, then the constrained top-10 and the 20 candidates' scores in the generation's cache)
+once per batch size, on the same users, so the ratios compare like with like. A batch waits for its
+longest reasoning, so a larger batch trades padding for fewer, wider forward passes; issue 10 asks
+for <= 1 s per user, and `eval --batch-size` is the knob. Also reported: how many users' top-10
+differ from the smallest batch size's (left padding changes bf16 rounding; in fp32 it should not).
+Figures go to this script's BENCHMARKS.md section.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_decode  # noqa: E402  (BENCHMARKS.md section writer)
+import torch  # noqa: E402
+
+SECTION = "bench_reason_eval"
+
+
+def run(args) -> dict:
+    from core.data.registry import load_dataset
+    from core.data.split import Split
+    from core.decode.trie import SidTrie
+    from core.eval.candidates import sample_candidates
+    from core.eval.runner import _prompts
+    from core.eval.sid_likelihood import rank_answer_and_score
+    from core.eval.traces import ReasoningPrefill, is_reasoning
+    from core.llm.adapter import load_checkpoint
+    from core.llm.backbone import resolve_device
+    from core.llm.precision import choose_precision, machine
+    from core.llm.prompts import DEFAULT_WINDOW
+    from core.runs import resolve_repo_path, resolve_run
+    from core.sid.build import load_sidmap
+    from core.store import Store
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    store = Store()
+    row = resolve_run(store, args.from_run)
+    dataset, sidmap = load_dataset(row["dataset"], store), load_sidmap(row["dataset"], store)
+    precision = choose_precision(args.dtype, resolve_device().type)
+    model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
+                                             dtype="bf16" if precision == "bf16" else None)
+    if not is_reasoning(meta):
+        raise SystemExit(f"run {args.from_run!r} is not a reasoning variant")
+    split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
+    examples = split.examples("test")[:args.users]
+    prompts = _prompts(tokenizer, sidmap, dataset, examples, meta)
+    exclude = [split.seen_before(ex.user_id, "test") for ex in examples]
+    lists = [sample_candidates(split, ex.user_id, part="test") for ex in examples]
+    trie = SidTrie(sidmap, tokenizer)
+    load_start, rows = os.getloadavg()[0], []
+    for size in args.batch_sizes:
+        reasoner = ReasoningPrefill(model, tokenizer)
+        started = time.perf_counter()
+        recs, _, _ = rank_answer_and_score(model, tokenizer, trie, prompts, lists, k=10, num_beams=10, exclude=exclude,
+                                           batch_size=size, prefill=reasoner)
+        seconds = time.perf_counter() - started
+        lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text, _ in reasoner.pairs]
+        rows.append({"batch": size, "seconds": seconds, "top10": [[r.item_id for r in rec] for rec in recs],
+                     "tokens": sum(lengths) / len(lengths)})
+    return {"run": args.from_run, "precision": precision, "threads": torch.get_num_threads(), "users": len(examples),
+            "rows": rows, "load": (load_start, os.getloadavg()[0]), "cpu": machine()}
+
+
+def report(r: dict) -> str:
+    base = r["rows"][0]
+    lines = ["## Reasoning evaluation: seconds per user against the batch size (bench/bench_reason_eval.py)", "",
+             f"`.venv/bin/python bench/bench_reason_eval.py --from {r['run']}` on {datetime.date.today()}; machine: "
+             f"{r['cpu']}, torch {torch.__version__}, {r['threads']} thread(s), {r['precision']}; "
+             f"the first {r['users']} test users, greedy reasoning + constrained top-10 + 20 candidates' scores in the "
+             f"reasoning's cache (what `eval` runs). Load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at "
+             "the end.", "",
+             f"| `eval --batch-size` | s/user | vs batch {base['batch']} | mean reasoning tokens | users whose top-10 "
+             f"differs from batch {base['batch']}'s |", "|---|---|---|---|---|"]
+    for row in r["rows"]:
+        differ = sum(a != b for a, b in zip(row["top10"], base["top10"]))
+        lines.append(f"| {row['batch']} | {row['seconds'] / r['users']:.2f} | {base['seconds'] / row['seconds']:.2f}x | "
+                     f"{row['tokens']:.0f} | {differ} |")
+    return "\n".join(lines + [""]) + "\n"
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """This script's options (besides --no-write, which every bench script has)."""
+    parser.add_argument("--from", dest="from_run", default="reason", help="reasoning run to evaluate (default reason)")
+    parser.add_argument("--users", type=int, default=32, help="first N test users, the same for every batch size")
+    parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32],
+                        help="comma-separated batch sizes, the first is the reference (default 8,16,32)")
+    parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto", help="precision (default auto)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+
+def main() -> None:
+    bench_decode.bench_main(__doc__, SECTION, arguments, run, report)
+
+
+if __name__ == "__main__":
+    main()
