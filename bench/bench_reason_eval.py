@@ -100,7 +100,9 @@ def arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=32, help="first N test users, the same for every batch size")
     parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[8, 16, 32],
                         help="comma-separated batch sizes, the first is the reference (default 8,16,32)")
-    parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto", help="precision (default auto)")
+    from core.llm.precision import CHOICES
+
+    parser.add_argument("--dtype", choices=CHOICES, default="auto", help="precision (default auto)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
+from pathlib import Path
 
 import torch
 
@@ -68,7 +69,7 @@ def machine() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     try:
-        info = open("/proc/cpuinfo", encoding="utf-8").read()
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
     except OSError:
         return "cpu"
     name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "cpu")
