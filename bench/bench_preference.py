@@ -39,6 +39,7 @@ from core.decode.logps import completion_logps  # noqa: E402
 from core.errors import SidLensError  # noqa: E402
 from core.llm.adapter import LoraSettings, attach_lora  # noqa: E402
 from core.llm.backbone import load_base  # noqa: E402
+from core.llm.precision import autocast  # noqa: E402
 from core.llm.prompts import recommendation_messages, render_prompt  # noqa: E402
 from core.llm.sid_tokens import add_sid_tokens  # noqa: E402
 from core.sid.sidmap import SidMap  # noqa: E402
@@ -127,7 +128,7 @@ def run(args) -> dict:
                 completion_logps(model.eval(), tokenizer, prompts, groups)
 
         def bf16_step():
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast("cpu"):
                 step()
 
         row = {"k": k, "step_s": median_seconds(step, args.steps), "bf16_step_s": median_seconds(bf16_step, args.steps),

@@ -32,34 +32,24 @@ SECTION = "bench_reason_eval"
 
 
 def run(args) -> dict:
-    from core.data.registry import load_dataset
     from core.data.split import Split
     from core.decode.trie import SidTrie
     from core.eval.candidates import sample_candidates
-    from core.eval.runner import _prompts
+    from core.eval.loading import load_for_eval
     from core.eval.sid_likelihood import rank_answer_and_score
     from core.eval.traces import ReasoningPrefill, is_reasoning
-    from core.llm.adapter import load_checkpoint
-    from core.llm.backbone import resolve_device
-    from core.llm.precision import choose_precision, machine
+    from core.llm.precision import machine
     from core.llm.prompts import DEFAULT_WINDOW
-    from core.runs import resolve_repo_path, resolve_run
-    from core.sid.build import load_sidmap
-    from core.store import Store
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    store = Store()
-    row = resolve_run(store, args.from_run)
-    dataset, sidmap = load_dataset(row["dataset"], store), load_sidmap(row["dataset"], store)
-    precision = choose_precision(args.dtype, resolve_device().type)
-    model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
-                                             dtype="bf16" if precision == "bf16" else None)
+    loaded = load_for_eval(args.from_run, args.dtype)
+    model, tokenizer, meta, sidmap = loaded.model, loaded.tokenizer, loaded.meta, loaded.sidmap
     if not is_reasoning(meta):
         raise SystemExit(f"run {args.from_run!r} is not a reasoning variant")
-    split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
+    split = Split(loaded.dataset, window=meta.get("window", DEFAULT_WINDOW))
     examples = split.examples("test")[:args.users]
-    prompts = _prompts(tokenizer, sidmap, dataset, examples, meta)
+    prompts = loaded.prompts(examples)
     exclude = [split.seen_before(ex.user_id, "test") for ex in examples]
     lists = [sample_candidates(split, ex.user_id, part="test") for ex in examples]
     trie = SidTrie(sidmap, tokenizer)
@@ -73,7 +63,7 @@ def run(args) -> dict:
         lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text, _ in reasoner.pairs]
         rows.append({"batch": size, "seconds": seconds, "top10": [[r.item_id for r in rec] for rec in recs],
                      "tokens": sum(lengths) / len(lengths)})
-    return {"run": args.from_run, "precision": precision, "threads": torch.get_num_threads(), "users": len(examples),
+    return {"run": args.from_run, "precision": loaded.precision, "threads": torch.get_num_threads(), "users": len(examples),
             "rows": rows, "load": (load_start, os.getloadavg()[0]), "cpu": machine()}
 
 

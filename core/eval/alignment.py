@@ -111,12 +111,8 @@ def evaluate_alignment(run: str, items: int | None = None, batch_size: int = 64,
                        store: Store | None = None, progress: bool = True) -> dict:
     """Probe `run`'s checkpoint over the catalogue (the first `items` items), store and return the metrics."""
     from core.corpus.context import CorpusContext
-    from core.data.registry import load_dataset
-    from core.llm.adapter import load_checkpoint
-    from core.llm.backbone import resolve_device
-    from core.llm.precision import choose_precision
-    from core.runs import card, resolve_repo_path, resolve_run
-    from core.sid.build import load_sidmap
+    from core.eval.loading import load_for_eval
+    from core.runs import card
 
     if items is not None and items < 1:
         raise SidLensError(f"--items must be at least 1, not {items}")
@@ -124,17 +120,13 @@ def evaluate_alignment(run: str, items: int | None = None, batch_size: int = 64,
         raise SidLensError(f"--batch-size must be at least 1, not {batch_size}")
     started = time.perf_counter()
     store = store or Store()
-    row = resolve_run(store, run)
-    dataset, sidmap = load_dataset(row["dataset"], store), load_sidmap(row["dataset"], store)
-    precision = choose_precision(dtype, resolve_device().type)
-    model, tokenizer, _ = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
-                                          dtype="bf16" if precision == "bf16" else None)
-    ctx = CorpusContext(dataset, sidmap)
+    loaded = load_for_eval(run, dtype, store)
+    ctx = CorpusContext(loaded.dataset, loaded.sidmap)
     chosen = ctx.catalogue[:items] if items else ctx.catalogue
-    metrics = probe_alignment(model, tokenizer, ctx, chosen, batch_size=batch_size, progress=progress)
+    metrics = probe_alignment(loaded.model, loaded.tokenizer, ctx, chosen, batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - started
     split_key = SPLIT if len(chosen) == len(ctx.catalogue) else f"{SPLIT}@{len(chosen)}"
     store.record_metrics(run, split_key, metrics, len(chosen))
     store.upsert("runs", {"name": run, "updated": now()})
-    card.add_metrics(resolve_repo_path(row["checkpoint"]), split_key, metrics, len(chosen), seconds)
-    return {"run": run, "items": len(chosen), "precision": precision, **metrics, "seconds": round(seconds, 1)}
+    card.add_metrics(loaded.folder, split_key, metrics, len(chosen), seconds)
+    return {"run": run, "items": len(chosen), "precision": loaded.precision, **metrics, "seconds": round(seconds, 1)}

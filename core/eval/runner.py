@@ -42,25 +42,13 @@ import time
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
-from core.runs import card, resolve_repo_path, resolve_run
+from core.runs import card
 from core.store import Store, git_commit, now
 
 PARTS = ("test", "valid")
 
 
-
-def _prompts(tokenizer, sidmap, dataset, examples, meta: dict, candidate_lists=None) -> list[str]:
-    """Each example's rendered prompt as the checkpoint with `meta` was trained on it
-    (`core.llm.prompts.variant_messages`), or with `candidate_lists` its pick-from-the-list prompt."""
-    from core.llm.prompts import render_prompt, variant_messages
-
-    lists = candidate_lists if candidate_lists is not None else [None] * len(examples)
-    return [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, ex.history, candidates=cands)[0])
-            for ex, cands in zip(examples, lists, strict=True)]
-
-
-def _prompted_picks(model, tokenizer, trie, sidmap, dataset, examples, candidate_lists, meta: dict, batch_size: int,
-                    progress: bool) -> list[dict]:
+def _prompted_picks(loaded, trie, examples, candidate_lists, batch_size: int, progress: bool) -> list[dict]:
     """Per user, the candidate-list prompt's outcome: `pick`, the item the greedy answer names ("" for
     none), `pick_listed`, whether it is a listed candidate, and `pick_lik`, the listed candidate whose
     SID is likeliest under that prompt ("" on a tie); a reasoning variant answers after its own
@@ -70,14 +58,15 @@ def _prompted_picks(model, tokenizer, trie, sidmap, dataset, examples, candidate
     from core.eval.sid_likelihood import answer_and_score
     from core.eval.traces import is_reasoning, reasoned_prompts
 
-    prompts = _prompts(tokenizer, sidmap, dataset, examples, meta, candidate_lists=candidate_lists)
-    if is_reasoning(meta):
+    model, tokenizer = loaded.model, loaded.tokenizer
+    prompts = loaded.prompts(examples, candidate_lists)
+    if is_reasoning(loaded.meta):
         prompts = reasoned_prompts(model, tokenizer, prompts, batch_size=batch_size, progress=progress)[0]
     texts, scores = answer_and_score(model, tokenizer, trie, prompts, candidate_lists, batch_size=batch_size,
                                      progress=progress)
     picks = []
     for text, cands, row in zip(texts, candidate_lists, scores, strict=True):
-        item = answer_item(sidmap, text)
+        item = answer_item(loaded.sidmap, text)
         picks.append({"pick": item or "", "pick_listed": int(item is not None and item in cands),
                       "pick_lik": best_candidate(cands, row)})
     return picks
@@ -91,19 +80,16 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     `candidates` scores the 20 candidates by SID likelihood; `prompted` also asks the model to pick
     from the listed candidates (a second, longer prompt per user). `dtype` (fp32, bf16, or auto: bf16
     where `core.llm.precision` measures it faster; the CLI's default) is recorded with the results."""
-    from core.data.registry import load_dataset
     from core.data.split import Split
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import answer_item, invalid_rate
     from core.eval.candidates import hr1_from_scores, prompted_metrics, sample_candidates
+    from core.eval.loading import load_for_eval
     from core.eval.metrics import hit_ndcg, rank_of
     from core.eval.results import save_results, user_result
     from core.eval.sid_likelihood import rank_answer_and_score
     from core.eval.traces import ReasoningPrefill, closed_rate, is_reasoning, save_traces
-    from core.llm.adapter import load_checkpoint
-    from core.llm.backbone import resolve_device
-    from core.llm.precision import choose_precision, machine
-    from core.sid.build import load_sidmap
+    from core.llm.precision import machine
 
     if split not in PARTS:
         raise SidLensError(f"unknown split {split!r}: choose test or valid")
@@ -114,17 +100,14 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
                            f"batch size={batch_size})")
     started = time.perf_counter()
     store = store or Store()
-    row = resolve_run(store, run)
-    dataset = load_dataset(row["dataset"], store)
-    sidmap = load_sidmap(row["dataset"], store)
-    precision = choose_precision(dtype, resolve_device().type)
-    model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap,
-                                             dtype="bf16" if precision == "bf16" else None)
+    loaded = load_for_eval(run, dtype, store)
+    row, dataset, sidmap, precision = loaded.row, loaded.dataset, loaded.sidmap, loaded.precision
+    model, tokenizer, meta = loaded.model, loaded.tokenizer, loaded.meta
     data_split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
     examples = data_split.examples(split)
     total = len(examples)
     examples = examples[:users] if users else examples
-    shown = _prompts(tokenizer, sidmap, dataset, examples, meta)
+    shown = loaded.prompts(examples)
     # a reasoning variant is searched, scored and asked after its own reasoning, in the generation's cache
     reasoner = ReasoningPrefill(model, tokenizer) if is_reasoning(meta) else None
     trie = SidTrie(sidmap, tokenizer)
@@ -139,7 +122,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     targets = [ex.target for ex in examples]
     picks = [{}] * len(examples)
     if prompted:
-        picks = _prompted_picks(model, tokenizer, trie, sidmap, dataset, examples, lists, meta, batch_size, progress)
+        picks = _prompted_picks(loaded, trie, examples, lists, batch_size, progress)
     per_user = []
     for ex, rec, pick in zip(examples, recs, picks, strict=True):
         ranked = [r.item_id for r in rec]
@@ -152,7 +135,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
         metrics.update(prompted_metrics(lists, [p["pick"] or None for p in picks], targets,
                                         likeliest=[p["pick_lik"] for p in picks]))
     rates = save_traces(store, run, split, examples, shown, reasonings, recs, dataset, sidmap,
-                        folder=resolve_repo_path(row["checkpoint"]), picks=picks)
+                        folder=loaded.folder, picks=picks)
     if reasonings is not None:  # a direct answer has no reasoning to flag
         metrics.update(think_closed_rate=closed_rate(reasoner.pairs), **rates)
     split_key = split if len(examples) == total else f"{split}@{len(examples)}"
@@ -165,5 +148,5 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     config = row["config"] if isinstance(row.get("config"), dict) else {}
     store.upsert("runs", {"name": run, "config": {**config, "evals": {**config.get("evals", {}), split_key: settings}},
                           "updated": now()})
-    card.add_metrics(resolve_repo_path(row["checkpoint"]), split_key, metrics, len(examples), seconds)
+    card.add_metrics(loaded.folder, split_key, metrics, len(examples), seconds)
     return {"run": run, "users": len(examples), "precision": precision, **metrics}

@@ -8,15 +8,14 @@ matmul of the backbone's MLP shape in fp32 and under bf16 autocast on the curren
 bf16 when it is at least `MIN_SPEEDUP` times faster; on CUDA it picks bf16 when the card has it.
 `--dtype fp32|bf16` on the commands overrides the probe. The probe costs well under a second and
 is measured once per process. BENCHMARKS.md ("Training precision") records what it chose against
-fp32 on a real training step.
+fp32 on a real training step. torch is imported inside the functions, so the commands' option
+parsers can read `CHOICES` without loading it.
 """
 from __future__ import annotations
 
 import time
 from functools import lru_cache
 from pathlib import Path
-
-import torch
 
 from core.errors import SidLensError
 
@@ -27,6 +26,8 @@ MIN_SPEEDUP = 1.3  # below this the probe's noise could flip the choice between 
 @lru_cache(maxsize=1)
 def probe(size: tuple[int, int, int] = (512, 576, 1536), reps: int = 12) -> dict:
     """{"fp32_s", "bf16_s", "speedup"}: median seconds of one (m x k) @ (k x n) matmul in each precision."""
+    import torch
+
     m, k, n = size
     a, b = torch.randn(m, k), torch.randn(k, n)
 
@@ -41,15 +42,28 @@ def probe(size: tuple[int, int, int] = (512, 576, 1536), reps: int = 12) -> dict
         return sorted(times)[len(times) // 2]
 
     def bf16():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast("cpu"):
             return a @ b
 
     fp32_s, bf16_s = median_seconds(lambda: a @ b), median_seconds(bf16)
     return {"fp32_s": fp32_s, "bf16_s": bf16_s, "speedup": fp32_s / max(bf16_s, 1e-12)}
 
 
+def autocast(device: str, bf16: bool = True):
+    """The bf16 autocast context every bf16 forward here runs in (a no-op when `bf16` is False).
+
+    Open one per forward, never one around a training loop: autocast keeps its bf16 copy of each
+    trainable weight until its context exits, so a loop inside one context forwards the weights it
+    first copied while the optimizer moves the fp32 ones."""
+    import torch
+
+    return torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+
+
 def choose_precision(requested: str, device: str) -> str:
     """"fp32" or "bf16" for `device` ("cpu" or "cuda"): `requested` unless it is "auto"."""
+    import torch
+
     if requested not in CHOICES:
         raise SidLensError(f"unknown precision {requested!r}: use {', '.join(CHOICES)}")
     if requested != "auto":
@@ -66,6 +80,8 @@ def machine() -> str:
     """What computed a run, for its record and card: the CUDA card's name, else the CPU's model name
     with the instruction-set flags that decide bf16's speed (amx_bf16, avx512_bf16, avx2), since the
     CPU model changes between sessions here and a run's speed and precision depend on it."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     try:

@@ -151,6 +151,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     from core.decode.trie import SidTrie
     from core.llm.adapter import load_checkpoint, read_meta
     from core.llm.backbone import resolve_device
+    from core.llm.precision import autocast
     from core.runs import resolve_run
     from core.sid.build import load_sidmap
     from core.train.preference_loop import run_loop
@@ -172,7 +173,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     device = resolve_device().type
     # one precision for the reference and the policy, so the first step's policy equals the reference
     bf16 = settings.bf16(device)
-    precision = torch.autocast(device, dtype=torch.bfloat16, enabled=bf16)
+    precision = autocast(device, bf16)
     started = time.perf_counter()
     model, tokenizer, meta = load_checkpoint(ckpt, sidmap, merge=False)
     model.eval()

@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.decode.logps import completion_logps
+from core.llm.precision import autocast
 from core.train.sdpo_loss import sdpo_loss
 
 MAX_GRAD_NORM = 1.0
@@ -59,10 +60,7 @@ def run_loop(model, tokenizer, plan, ref: torch.Tensor, settings, store=None, pr
         micro, parts = settings.micro_batch or len(rows), []
         for start in range(0, len(rows), micro):
             part, part_ref = rows[start:start + micro], ref_batch[start:start + micro]
-            # one autocast context per forward: autocast caches its bf16 copy of each trainable weight
-            # until its context exits, so a context around the whole loop would forward the step-0
-            # weights at every step
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            with autocast(device.type, bf16):  # one context per forward (see core.llm.precision.autocast)
                 logps = completion_logps(model, tokenizer, [r.prompt for r in part],
                                          [[list(ids) for ids in r.responses] for r in part])
             part_loss, _ = sdpo_loss(logps[:, 0], logps[:, 1:], part_ref[:, 0], part_ref[:, 1:], settings.beta)

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import ClassVar
 
 from core.errors import SidLensError
+from core.llm.precision import CHOICES
 from core.paths import checkpoints_dir
 from core.runs import card, relative_to_repo, resolve_repo_path
 from core.store import Store, git_commit, now
 from core.train.common import command_line, folder_mb
-
-DTYPES = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -46,7 +45,7 @@ class StageSettings:
         "help": "stop after this many minutes of training and save what was learnt (0 = no limit)"})
     dtype: str = field(default="auto", metadata={
         "help": "compute precision: auto (bf16 where a measured probe finds it faster, core.llm.precision), "
-                "fp32 or bf16", "choices": DTYPES})
+                "fp32 or bf16", "choices": CHOICES})
 
     def __post_init__(self):
         self.check()
@@ -57,8 +56,8 @@ class StageSettings:
             raise SidLensError("--threads and --max-minutes must be >= 0")
         if not self.run or "/" in self.run:
             raise SidLensError(f"--run must be a plain name (it names a folder), not {self.run!r}")
-        if self.dtype not in DTYPES:
-            raise SidLensError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if self.dtype not in CHOICES:
+            raise SidLensError(f"--dtype must be one of {', '.join(CHOICES)}, not {self.dtype!r}")
 
     def bf16(self, device: str) -> bool:
         """Whether to train under bf16 autocast on `device` (`core.llm.precision` decides `auto`)."""

@@ -5,58 +5,14 @@ the first evaluation also exercises registering a run from its committed folder.
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
-import torch
 
 from core.cli import main
 from core.errors import SidLensError
-from core.sid.sidmap import SidMap
 from core.store import Store
 
 KEYS = ["run", "users", "precision", "hr@1", "hr@5", "hr@10", "ndcg@1", "ndcg@5", "ndcg@10", "invalid_rate", "cand20_hr@1"]
-
-
-def toy_sids(item_ids) -> SidMap:
-    rng, used, codes = random.Random(0), set(), {}
-    for item in sorted(item_ids, key=int):
-        sid = (rng.randrange(8), rng.randrange(8), rng.randrange(32))
-        while sid in used:
-            sid = (rng.randrange(8), rng.randrange(8), rng.randrange(32))
-        used.add(sid)
-        codes[item] = sid
-    return SidMap("ml-100k", "random", [8, 8, 32], codes)
-
-
-@pytest.fixture
-def checkpoint(tmp_path, monkeypatch):
-    """A tiny model with SID tokens and a non-zero LoRA saved as committed checkpoint `tiny`."""
-    from core.data.registry import load_dataset
-    from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
-    from core.llm.sid_tokens import add_sid_tokens
-    from core.llm.tiny import tiny_model
-    from core.runs import card
-    from core.sid.build import sidmap_path
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("SIDLENS_CHECKPOINTS", str(tmp_path / "checkpoints"))
-    torch.set_num_threads(1)
-    sidmap = toy_sids(load_dataset("ml-100k").items)
-    sidmap.save(sidmap_path("ml-100k"))
-    model, tokenizer = tiny_model(seed=1)
-    model.save_pretrained(tmp_path / "base")
-    tokenizer.save_pretrained(tmp_path / "base")
-    torch.manual_seed(0)
-    model = attach_lora(model, add_sid_tokens(model, tokenizer, sidmap), LoraSettings(r=4))
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    folder = save_checkpoint(model, tokenizer, sidmap, tmp_path / "checkpoints" / "tiny",
-                             meta={"base_model": str(tmp_path / "base"), "run": "tiny", "stage": "sft"})
-    card.write_run(folder, {"run": "tiny", "stage": "sft", "dataset": "ml-100k", "command": "test"})
-    return folder
 
 
 def test_evaluate_is_consistent_stored_and_deterministic(checkpoint):
@@ -86,21 +42,18 @@ def test_evaluate_is_consistent_stored_and_deterministic(checkpoint):
 def test_shared_prompt_pass_matches_decoding(checkpoint):
     """One prefill, three measurements, each equal to its own decoder run alone: the top-k to
     constrained_topk's, the greedy answers to generate_sids', candidate likelihoods to the beam's SID scores."""
-    from core.data.registry import load_dataset
     from core.data.split import Split
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import generate_sids
-    from core.eval.runner import _prompts
+    from core.eval.loading import load_for_eval
     from core.eval.sid_likelihood import rank_answer_and_score
-    from core.llm.adapter import load_checkpoint
-    from core.sid.build import load_sidmap
 
-    dataset, sidmap = load_dataset("ml-100k"), load_sidmap("ml-100k")
-    model, tokenizer, _ = load_checkpoint(checkpoint, sidmap)
-    split = Split(dataset)
+    loaded = load_for_eval("tiny", "fp32")
+    model, tokenizer, sidmap = loaded.model, loaded.tokenizer, loaded.sidmap
+    split = Split(loaded.dataset)
     examples = split.examples("test")[:5]
-    prompts = _prompts(tokenizer, sidmap, dataset, examples, {})
+    prompts = loaded.prompts(examples)
     trie = SidTrie(sidmap, tokenizer)
     exclude = [split.seen_before(ex.user_id, "test") for ex in examples]
     alone = constrained_topk(model, tokenizer, trie, prompts, k=5, exclude=exclude, batch_size=2)

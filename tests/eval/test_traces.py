@@ -96,7 +96,8 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     user, flag rates beside the metrics. The tiny base is trained to claim every user watched Toy Story."""
     from core.data.registry import load_dataset
     from core.data.split import Split
-    from core.eval.runner import _prompts, evaluate
+    from core.eval.loading import render_prompts
+    from core.eval.runner import evaluate
     from core.llm.adapter import LoraSettings, attach_lora, save_checkpoint
     from core.runs import card
     from core.sid.build import sidmap_path
@@ -113,7 +114,7 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     add_sid_tokens(model, tokenizer, sidmap)
     thought = "<think>\nThey watched Toy Story (1995).\n</think>"
     examples = Split(dataset).examples("test")[:4]
-    prompts = _prompts(tokenizer, sidmap, dataset, examples, {"think": True})
+    prompts = render_prompts(tokenizer, sidmap, dataset, examples, {"think": True})
     batch = tokenizer([p + thought for p in prompts], add_special_tokens=False, padding=True, return_tensors="pt")
     batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
     keep = len(tokenizer(thought, add_special_tokens=False)["input_ids"]) + 1

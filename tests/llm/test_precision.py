@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from core.errors import SidLensError
 from core.llm.precision import MIN_SPEEDUP, choose_precision, machine, probe
@@ -33,3 +34,13 @@ def test_machine_names_the_cpu_model_and_its_bf16_flags():
     described = machine()
     assert described.startswith(name + " (")
     assert ("avx2" in described) == ("avx2" in text.split())
+
+
+def test_autocast_is_bf16_only_when_asked():
+    from core.llm.precision import autocast
+
+    a, b = torch.randn(4, 8), torch.randn(8, 3)
+    with autocast("cpu"):
+        assert (a @ b).dtype == torch.bfloat16
+    with autocast("cpu", bf16=False):
+        assert (a @ b).dtype == torch.float32
