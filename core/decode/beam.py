@@ -4,9 +4,10 @@ Why hand-written: HF `generate(num_beams=B, prefix_allowed_tokens_fn=...)` copie
 times before its first forward pass and calls the Python constraint once per beam per step through
 a logits processor, which on CPU costs seconds per user (BENCHMARKS.md, 'Decoding'). Here the tokens
 all prompts share (system prompt, chat template) are prefilled once per call, each user's own
-tokens once per user (`logits_to_keep=1`, so no full-sequence vocabulary projection); the KV cache
-is expanded to the beams only afterwards (`Cache.reorder_cache`, the same call HF's own beam search
-uses), and only `levels` one-token steps follow. Users are batched with padding, an attention mask
+tokens once per user (`logits_to_keep=1`, so no full-sequence vocabulary projection), and only
+`levels - 1` steps follow, each appending a user's kept beams to that user's own row of the KV cache
+with shared-prefix attention (`core.decode.tree`: the prompt's cache is never copied per beam, as
+HF's beam search and `Cache.reorder_cache` would). Users are batched with padding, an attention mask
 and explicit position ids, so a padded user scores the same as one decoded alone.
 
 Scoring (identical to the HF reference, so both return the same items and scores): at every level
@@ -28,6 +29,7 @@ import torch
 from core.decode.hf_reference import hf_constrained_topk
 from core.decode.inputs import batch_starts, model_device, pad_left, pad_token_id, shared_prefix_length, tokenize_prompts
 from core.decode.results import BeamNode, Recommendation, check_request, recommendation
+from core.decode.tree import forward_tree
 from core.decode.trie import SidTrie
 
 MIN_SHARED_PREFIX = 8  # below this, reusing a prefix saves less than copying its cache costs
@@ -59,54 +61,57 @@ def _prefill(model, rows: list[list[int]], prefix: tuple[list[int], object] | No
 
 @torch.no_grad()
 def _search_batch(model, trie: SidTrie, start: tuple, exclusions: list, num_beams: int, filler_id: int):
-    """Beam search for one batch from its `_prefill` output; returns per user the final beams and the per-level kept beams."""
+    """Beam search for one batch from its `_prefill` output; returns per user the final beams and the per-level kept beams.
+
+    Each level's kept beams are appended to their user's row of the cache (`core.decode.tree`): beam j
+    of user u sees the prompt and its own ancestors, so the prompt's cache is never copied per beam."""
     logp, cache, attention, positions = start
     n_users = logp.shape[0]
-    # beams[u] = list of (prefix token ids, score, level log-probs); at level 0 each user has one
-    # parent: its prompt, which lives in row u of `logp` (later, rows u*num_beams + j).
+    # beams[u] = list of (prefix token ids, score, level log-probs); node_logp[u, j] are the next-token
+    # log-probs after beams[u][j] and node_sees[u, j] the cache columns it sees; at level 0 each user
+    # has one node, its prompt
     beams = [[((), 0.0, [])] for _ in range(n_users)]
-    rows_of = [[u] for u in range(n_users)]
+    node_logp, node_sees = logp[:, None], attention.bool()[:, None]
     tree = [[] for _ in range(n_users)]
+    eye = torch.eye(num_beams, dtype=torch.bool, device=logp.device)
     for level in range(trie.depth):
-        parent_rows, next_tokens, new_beams = [], [], []
+        parents, next_tokens, new_beams = [], [], []
         for u in range(n_users):
-            cand_rows, cand_tokens, cand_scores, cand_parent = [], [], [], []
+            cand_tokens, cand_scores, cand_parent = [], [], []
             for j, (prefix, score, _) in enumerate(beams[u]):
                 if score == -math.inf:
                     continue
                 allowed = trie.allowed(prefix, exclusions[u])
-                row = rows_of[u][j]
-                cand_rows += [row] * len(allowed)
                 cand_tokens += allowed
                 cand_parent += [j] * len(allowed)
-                cand_scores.append(score + logp[row, allowed])
-            kept = []
+                cand_scores.append(score + node_logp[u, j, allowed])
+            kept, user_parents = [], []
             if cand_tokens:
                 top = torch.cat(cand_scores).topk(min(num_beams, len(cand_tokens)))
                 for s, i in zip(top.values.tolist(), top.indices.tolist()):
-                    prefix, _, lps = beams[u][cand_parent[i]]
-                    tid = cand_tokens[i]
-                    kept.append((prefix + (tid,), s, lps + [float(logp[cand_rows[i], tid])]))
-                    parent_rows.append(cand_rows[i])
+                    j, tid = cand_parent[i], cand_tokens[i]
+                    prefix, _, lps = beams[u][j]
+                    kept.append((prefix + (tid,), s, lps + [float(node_logp[u, j, tid])]))
+                    user_parents.append(j)
                     next_tokens.append(tid)
             tree[u].append([BeamNode(trie.codes(p), math.exp(lps[-1]), s) for p, s, lps in kept])
-            # dead beams keep the batch rectangular: they re-run the user's first row and are never expanded
+            # dead beams keep the batch rectangular: a filler token after the prompt, never expanded
             for _ in range(num_beams - len(kept)):
                 kept.append(((), -math.inf, []))
-                parent_rows.append(rows_of[u][0])
+                user_parents.append(0)
                 next_tokens.append(filler_id)
+            parents.append(user_parents)
             new_beams.append(kept)
         beams = new_beams
-        rows_of = [list(range(u * num_beams, (u + 1) * num_beams)) for u in range(n_users)]
         if level == trie.depth - 1:
             break
-        index = torch.tensor(parent_rows, device=logp.device)
-        cache.reorder_cache(index)
-        attention = torch.cat([attention[index], attention.new_ones(len(parent_rows), 1)], dim=1)
-        positions = positions[index] + 1
-        out = model(input_ids=torch.tensor(next_tokens, device=logp.device)[:, None], attention_mask=attention,
-                    position_ids=positions[:, None], cache=cache, use_cache=True)
-        logp = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        index = torch.tensor(parents, device=logp.device)
+        sees_cached = node_sees.gather(1, index[..., None].expand(-1, -1, node_sees.shape[-1]))
+        tokens = torch.tensor(next_tokens, device=logp.device).view(n_users, num_beams)
+        logits = forward_tree(model, cache, tokens, (positions + level + 1)[:, None].expand(-1, num_beams),
+                              sees_cached, eye)
+        node_logp = torch.log_softmax(logits.float(), dim=-1)
+        node_sees = torch.cat([sees_cached, eye.expand(n_users, -1, -1)], dim=2)
     return beams, tree
 
 
@@ -123,7 +128,7 @@ def constrained_topk(model, tokenizer, trie: SidTrie, prompts: list[str], k: int
     `after_prefill(start, (logp, cache, attention, last_positions))` is called with each batch's
     prefilled prompts (users `start`..) before the search extends the cache, so other measurements
     from the same prompts need no second prefill (the evaluation's greedy answer and candidate
-    likelihoods); it must copy the cache before extending it.
+    likelihoods); it must leave the cache as it found it (`cache.crop` what it appends).
 
     `prefill(start, rows)` replaces the prompt prefill: given a batch's prompt token ids it returns
     the same `(logp, cache, attention, last_positions)` from wherever the search should continue

@@ -2,12 +2,13 @@
 gradients: the one "score a response" function of the preference trainers (policy and reference).
 
 For every prompt there are n completions (the preferred item and its K negatives). The prompt is
-run once per prompt, its KV cache is expanded to the n completions (`Cache.reorder_cache`, as in
-`core.decode.beam` and `core.eval.sid_likelihood`) and only the completion tokens are run again.
-An item's response is 3 SID tokens + EOS against a ~160-token prompt, so K negatives cost almost
+run once, and its n completions follow in one more pass as chains appended to the prompt's own
+cache row, each seeing the prompt and its own earlier tokens (`core.decode.tree`, as the beam search
+and the candidate scorer), so the prompt's keys and values are never copied per completion. An
+item's response is 3 SID tokens + EOS against a ~160-360-token prompt, so K negatives cost almost
 nothing extra, where TRL's DPOTrainer layout (each response concatenated with its own copy of the
-prompt) runs the prompt K+1 times. Gradients flow through the expanded cache into the prompt's
-forward pass, so the result equals the concatenated computation (tested, values and gradients).
+prompt) runs the prompt K+1 times. Gradients flow through the cache into the prompt's forward
+pass, so the result equals the concatenated computation (tested, values and gradients).
 
 Tokens are scored with the log-softmax over the full vocabulary (not restricted to SID tokens), the
 same log-probs the evaluation's beam search and candidate scorer use.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import torch
 
 from core.decode.inputs import encode_prompts, model_device, pad_token_id, shared_prefix_length, tokenize_prompts
+from core.decode.tree import chains, forward_tree
 
 
 def completion_logps(model, tokenizer, prompts: list[str], completions: list[list[list[int]]]) -> torch.Tensor:
@@ -42,13 +44,15 @@ def completion_logps(model, tokenizer, prompts: list[str], completions: list[lis
     mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in flat], device=device)
     scores = first[index, tokens[:, 0]]
     if width > 1:
-        cache = out.cache
-        cache.reorder_cache(index)
-        attention = torch.cat([batch["attention_mask"][index], mask[:, :-1]], dim=1)
-        positions = batch["position_ids"][index, -1:] + torch.arange(1, width, device=device)
-        logits = model(input_ids=tokens[:, :-1], attention_mask=attention, position_ids=positions, cache=cache,
-                       use_cache=True).logits.float()
-        rest = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, 1:, None]).squeeze(-1)  # [B*n, width-1]
+        # chain j of prompt b holds completion j's tokens but its last (each predicts the next); a shorter
+        # completion's padding comes after its real tokens, which therefore never see it
+        steps = width - 1
+        inputs = tokens[:, :-1].reshape(len(prompts), n * steps)
+        positions = batch["position_ids"][:, -1:] + torch.arange(1, width, device=device).repeat(n)
+        sees_cached = batch["attention_mask"].bool()[:, None].expand(-1, n * steps, -1)
+        logits = forward_tree(model, out.cache, inputs, positions, sees_cached, chains(n, steps, device)).float()
+        rest = torch.log_softmax(logits.view(len(flat), steps, -1), dim=-1)
+        rest = rest.gather(-1, tokens[:, 1:, None]).squeeze(-1)  # [B*n, width-1]
         scores = scores + (rest * mask[:, 1:]).sum(dim=1)
     return scores.view(len(prompts), n)
 

@@ -9,25 +9,26 @@ greedy free answer.
   for the invalid-SID rate; the same as `core.decode.unconstrained.generate_sids` with one beam.
 
 All three start from the prompt, so each batch of prompts is prefilled ONCE, inside the beam search
-(on this CPU the prefill of ~160-token prompts is nearly all of an evaluation's cost; a separate
-pass for the last two doubled it); the KV cache is copied for the greedy steps and expanded to the
-candidates (`Cache.reorder_cache`, as in `core.decode.beam`), so a candidate costs only its
-`levels - 1` SID tokens. Hand-written because transformers has no "score continuations sharing a
-prefix" helper and `generate` would prefill the prompt again.
+(a separate pass for the last two doubled an evaluation's cost); the greedy steps and the
+candidates' SIDs are appended to the prompt's own cache row and cropped off again, the candidates
+with shared-prefix attention (`core.decode.tree`, as the beam search), so a candidate costs only
+its `levels - 1` SID tokens and the prompt's cache is never copied. Hand-written because
+transformers has no "score continuations sharing a prefix" helper and `generate` would prefill the
+prompt again.
 """
 from __future__ import annotations
-
-import copy
 
 import torch
 
 from core.decode.beam import constrained_topk
 from core.decode.inputs import stop_token_ids
+from core.decode.tree import chains, forward_tree
 from core.decode.trie import SidTrie
 
 
 def _greedy(model, cache, logits, batch: dict, steps: int, stop_ids: set[int]) -> list[list[int]]:
-    """Greedy continuation of a prefilled batch; each row is cut at its first stop token."""
+    """Greedy continuation of a prefilled batch; each row is cut at its first stop token. The cache is
+    cropped back to the prompt afterwards."""
     attention, positions = batch["attention_mask"], batch["position_ids"][:, -1:]
     rows = []
     for step in range(steps):
@@ -39,6 +40,8 @@ def _greedy(model, cache, logits, batch: dict, steps: int, stop_ids: set[int]) -
         positions = positions + 1
         logits = model(input_ids=token[:, None], attention_mask=attention, position_ids=positions, cache=cache,
                        use_cache=True).logits[:, -1]
+    if steps > 1:
+        cache.crop(-(steps - 1))
     out = []
     for ids in torch.stack(rows, 1).tolist():
         cut = next((j for j, t in enumerate(ids) if t in stop_ids), len(ids))
@@ -47,25 +50,25 @@ def _greedy(model, cache, logits, batch: dict, steps: int, stop_ids: set[int]) -
 
 
 def _candidate_scores(model, trie: SidTrie, cache, first_logp, batch: dict, candidates: list[list[str]]):
-    device = first_logp.device
-    counts = [len(c) for c in candidates]
-    index = torch.repeat_interleave(torch.arange(len(candidates), device=device), torch.tensor(counts, device=device))
-    paths = torch.tensor([trie.path(trie.sidmap.sid(i)) for cands in candidates for i in cands], device=device)
-    scores = first_logp[index, paths[:, 0]]
+    """scores[u][j] = log p(SID of candidates[u][j] | prompt u): level 1 from the prefill's log-probs,
+    the deeper levels from one pass in which every candidate's SID is a chain after its user's prompt
+    (`core.decode.tree`; a user with fewer candidates repeats its first). The cache is cropped back."""
+    device, counts = first_logp.device, [len(c) for c in candidates]
+    width = max(counts)
+    paths = torch.tensor([[trie.path(trie.sidmap.sid(i)) for i in cands + cands[:1] * (width - len(cands))]
+                          for cands in candidates], device=device)  # [users, width, depth]
+    scores = first_logp.gather(1, paths[:, :, 0])
     if trie.depth > 1:
-        cache.reorder_cache(index)
         steps = trie.depth - 1
-        attention = torch.cat([batch["attention_mask"][index], batch["attention_mask"].new_ones(len(index), steps)], 1)
-        positions = batch["position_ids"][index, -1:] + torch.arange(1, steps + 1, device=device)
-        rest = model(input_ids=paths[:, :-1], attention_mask=attention, position_ids=positions, cache=cache,
-                     use_cache=True).logits.float()
-        logp = torch.log_softmax(rest, dim=-1)  # position j predicts level j + 1
-        scores = scores + logp.gather(-1, paths[:, 1:, None]).squeeze(-1).sum(-1)
-    flat, out, start = scores.tolist(), [], 0
-    for n in counts:
-        out.append(flat[start:start + n])
-        start += n
-    return out
+        tokens = paths[:, :, :-1].reshape(len(candidates), width * steps)  # position j predicts level j + 1
+        offsets = torch.arange(1, steps + 1, device=device).repeat(width)
+        sees_cached = batch["attention_mask"].bool()[:, None].expand(-1, tokens.shape[1], -1)
+        logits = forward_tree(model, cache, tokens, batch["position_ids"][:, -1:] + offsets, sees_cached,
+                              chains(width, steps, device))
+        cache.crop(-tokens.shape[1])
+        logp = torch.log_softmax(logits.float(), dim=-1).view(len(candidates), width, steps, -1)
+        scores = scores + logp.gather(-1, paths[:, :, 1:, None]).squeeze(-1).sum(-1)
+    return [row[:n] for row, n in zip(scores.tolist(), counts)]
 
 
 @torch.no_grad()
@@ -84,10 +87,9 @@ def rank_answer_and_score(model, tokenizer, trie: SidTrie, prompts: list[str], c
     def measure(start: int, prefilled) -> None:
         logp, cache, attention, positions = prefilled
         batch = {"attention_mask": attention, "position_ids": positions[:, None]}
-        answers.extend(_greedy(model, copy.deepcopy(cache), logp, batch, trie.depth + 1, stop_ids))
+        answers.extend(_greedy(model, cache, logp, batch, trie.depth + 1, stop_ids))
         if candidates is not None:
-            scores.extend(_candidate_scores(model, trie, copy.deepcopy(cache), logp, batch,
-                                            candidates[start:start + len(logp)]))
+            scores.extend(_candidate_scores(model, trie, cache, logp, batch, candidates[start:start + len(logp)]))
 
     recs = constrained_topk(model, tokenizer, trie, prompts, k=k, num_beams=num_beams, exclude=exclude,
                             batch_size=batch_size, progress=progress, after_prefill=measure, prefill=prefill)
