@@ -13,6 +13,7 @@ import os
 import sys
 
 from core.errors import SidLensError
+from core.provenance import git_commit
 
 # Modules that contribute commands, in the order `--help` lists them.
 COMMAND_MODULES = ["core.data.cli", "core.sid.cli", "core.corpus.cli", "core.eval.cli", "core.train.cli", "core.eval.run_cli"]
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SIDLENS_DATA_DIR"] = args.data_dir
     if args.db:
         os.environ["SIDLENS_DB"] = args.db
+    git_commit()  # the code this command starts with is what its records name
     try:
         result = args.func(args)
     except SidLensError as exc:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,7 +29,8 @@ from typing import Any, Iterable
 import sqlite_utils
 
 from core.errors import SidLensError
-from core.paths import REPO_ROOT, db_path
+from core.paths import db_path
+from core.provenance import git_commit
 
 # How long a connection waits for another's write lock before "database is locked".
 BUSY_SECONDS = 30.0
@@ -63,15 +63,6 @@ JSON_COLUMNS = {"meta", "genres", "codes", "stats", "config", "topk", "flags", "
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def git_commit() -> str:
-    """The current commit of the repository ('' outside a git checkout)."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def _encode(row: dict) -> dict:

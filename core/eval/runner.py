@@ -42,8 +42,9 @@ import time
 
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
+from core.provenance import git_commit
 from core.runs import card
-from core.store import Store, git_commit, now
+from core.store import Store, now
 
 PARTS = ("test", "valid")
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from core.errors import SidLensError
 from core.llm.prompts import DEFAULT_WINDOW
 from core.runs import card, relative_to_repo, resolve_repo_path
-from core.store import Store, git_commit
+from core.store import Store
 from core.train.common import resume_point, run_dir
 from core.train.stage import TrainerSettings, finish_stage, loss_ends, run_trainer, start_stage
 
@@ -248,7 +248,6 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     store = store or Store()
-    commit = git_commit()  # the code that trains, even if the tree moves on meanwhile
     dataset = load_dataset(settings.dataset, store)
     sidmap = load_sidmap(settings.dataset, store)
     records = load_records(settings, sidmap)
@@ -298,4 +297,4 @@ def train_sft(settings: SFTSettings, store: Store | None = None) -> dict:
     meta = {"base_model": base_name, "stage": STAGE,
             "window": corpus_info(settings.dataset).get("window", DEFAULT_WINDOW)}
     return finish_stage(trainer.model, tokenizer, sidmap, settings, store, meta=meta, record=record, config=config,
-                        summary=("command", "train_seconds", "tokens_per_s", "adapter_mb", "steps"), commit=commit)
+                        summary=("command", "train_seconds", "tokens_per_s", "adapter_mb", "steps"))

@@ -24,8 +24,9 @@ from typing import ClassVar
 from core.errors import SidLensError
 from core.llm.precision import CHOICES
 from core.paths import checkpoints_dir
+from core.provenance import git_commit
 from core.runs import card, relative_to_repo, resolve_repo_path
-from core.store import Store, git_commit, now
+from core.store import Store, now
 from core.train.common import command_line, folder_mb
 
 
@@ -138,8 +139,7 @@ def loss_ends(store: Store, run: str) -> dict:
 
 
 def finish_stage(model, tokenizer, sidmap, settings: StageSettings, store: Store, *, meta: dict, record: dict,
-                 config: dict, summary: tuple[str, ...] = ("command", "train_seconds", "steps", "adapter_mb"),
-                 commit: str | None = None) -> dict:
+                 config: dict, summary: tuple[str, ...] = ("command", "train_seconds", "steps", "adapter_mb")) -> dict:
     """Save the adapter with `meta` (its sidlens.json), complete `record` (command, settings, size,
     SID map, git commit, time), write run.json, the logs and the README beside it, and mark the run
     done with `config` plus the record's `summary` keys; returns the record. Under `accelerate launch`
@@ -158,7 +158,7 @@ def finish_stage(model, tokenizer, sidmap, settings: StageSettings, store: Store
     record = {"run": settings.run, **record, "command": command_line(), "settings": settings.identity(),
               "device": resolve_device().type, "machine": machine(), "threads": torch.get_num_threads(),
               "processes": state.num_processes, "adapter_mb": folder_mb(out_dir),
-              "sid_map_hash": sidmap.hash, "git_commit": commit or git_commit(), "created": now()}
+              "sid_map_hash": sidmap.hash, "git_commit": git_commit(), "created": now()}
     card.write_run(out_dir, record)
     card.write_logs(out_dir, store, settings.run)
     store.finish_run(settings.run, status="done", checkpoint=relative_to_repo(out_dir),
