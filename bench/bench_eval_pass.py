@@ -41,10 +41,12 @@ def worker(args) -> dict:
     from core.eval.loading import load_for_eval
     from core.eval.sid_likelihood import answer_and_score, rank_answer_and_score
     from core.eval.traces import ReasoningPrefill, is_reasoning
+    from core.llm.prompts import DEFAULT_WINDOW
 
     torch.set_num_threads(args.threads)
     loaded = load_for_eval(args.from_run, "fp32")
-    split = Split(loaded.dataset)
+    # not `loaded.split`: the baseline's EvalModel may predate it
+    split = Split(loaded.dataset, window=loaded.meta.get("window", DEFAULT_WINDOW))
     examples = split.examples("test")[:args.users]
     lists = [sample_candidates(split, ex.user_id, part="test") for ex in examples]
     exclude = [split.seen_before(ex.user_id, "test") for ex in examples]

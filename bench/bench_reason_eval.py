@@ -32,14 +32,12 @@ SECTION = "bench_reason_eval"
 
 
 def run(args) -> dict:
-    from core.data.split import Split
     from core.decode.trie import SidTrie
     from core.eval.candidates import sample_candidates
     from core.eval.loading import load_for_eval
     from core.eval.sid_likelihood import rank_answer_and_score
     from core.eval.traces import ReasoningPrefill, is_reasoning
     from core.llm.precision import machine
-    from core.llm.prompts import DEFAULT_WINDOW
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,7 +45,7 @@ def run(args) -> dict:
     model, tokenizer, meta, sidmap = loaded.model, loaded.tokenizer, loaded.meta, loaded.sidmap
     if not is_reasoning(meta):
         raise SystemExit(f"run {args.from_run!r} is not a reasoning variant")
-    split = Split(loaded.dataset, window=meta.get("window", DEFAULT_WINDOW))
+    split = loaded.split
     examples = split.examples("test")[:args.users]
     prompts = loaded.prompts(examples)
     exclude = [split.seen_before(ex.user_id, "test") for ex in examples]

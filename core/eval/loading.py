@@ -4,12 +4,14 @@ One home for the sequence `python -m core eval` (`core.eval.runner`), the alignm
 (`core.eval.alignment`) and the benchmarks (`bench/bench_reason_eval.py`) share: resolve the run
 (registering a committed checkpoint folder in a fresh store), load its dataset and SID map, pick
 the precision (`core.llm.precision.choose_precision`: auto = bf16 only where a measured probe finds
-it faster) and load the merged checkpoint in it. `prompts` renders each example's prompt exactly as
+it faster) and load the merged checkpoint in it. `split` is the leave-one-out split in the
+checkpoint's history window, and `prompts` renders each example's prompt exactly as
 the checkpoint was trained on it, so a benchmark times the prompts the evaluation scores.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from core.store import Store
@@ -27,6 +29,15 @@ class EvalModel:
     model: object
     tokenizer: object
     meta: dict       # the checkpoint's sidlens.json (think, window, ...)
+
+    @cached_property
+    def split(self):
+        """The leave-one-out split in the checkpoint's history window (`core.data.split.Split`), the one
+        its prompts were trained on."""
+        from core.data.split import Split
+        from core.llm.prompts import DEFAULT_WINDOW
+
+        return Split(self.dataset, window=self.meta.get("window", DEFAULT_WINDOW))
 
     def prompts(self, examples, candidate_lists=None) -> list[str]:
         """Each example's rendered prompt as the checkpoint was trained on it

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from core.cli import print_json
+from core.llm.precision import CHOICES
 
 
 def _report(args, result: dict, head: str, shown) -> int:
@@ -69,7 +70,7 @@ def register(groups) -> None:
                              "'<split>@N') again with today's faithfulness checker and replace their flags and flag_* "
                              "metrics (core.eval.traces.reflag)")
     parser.add_argument("--items", type=int, help="--probe alignment: only the first N catalogue items (default: all)")
-    parser.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+    parser.add_argument("--dtype", choices=CHOICES, default="auto",
                         help="compute precision (auto = bf16 where a measured probe finds it faster, "
                              "core.llm.precision; recorded with the results)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON (progress bars go to stderr)")

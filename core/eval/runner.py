@@ -41,7 +41,6 @@ from __future__ import annotations
 import time
 
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW
 from core.provenance import git_commit
 from core.runs import card
 from core.store import Store, now
@@ -81,7 +80,6 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     `candidates` scores the 20 candidates by SID likelihood; `prompted` also asks the model to pick
     from the listed candidates (a second, longer prompt per user). `dtype` (fp32, bf16, or auto: bf16
     where `core.llm.precision` measures it faster; the CLI's default) is recorded with the results."""
-    from core.data.split import Split
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import answer_item, invalid_rate
     from core.eval.candidates import hr1_from_scores, prompted_metrics, sample_candidates
@@ -104,7 +102,7 @@ def evaluate(run: str, split: str = "test", users: int | None = None, batch_size
     loaded = load_for_eval(run, dtype, store)
     row, dataset, sidmap, precision = loaded.row, loaded.dataset, loaded.sidmap, loaded.precision
     model, tokenizer, meta = loaded.model, loaded.tokenizer, loaded.meta
-    data_split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
+    data_split = loaded.split
     examples = data_split.examples(split)
     total = len(examples)
     examples = examples[:users] if users else examples

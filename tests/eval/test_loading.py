@@ -7,14 +7,13 @@ from core.errors import SidLensError
 
 
 def test_load_for_eval_registers_the_folder_and_renders_its_prompts(checkpoint):
-    from core.data.split import Split
     from core.eval.candidates import sample_candidates
     from core.eval.loading import load_for_eval, render_prompts
 
     loaded = load_for_eval("tiny", "fp32")
     assert loaded.folder == checkpoint and loaded.precision == "fp32"
     assert loaded.row["name"] == "tiny" and loaded.meta["run"] == "tiny"
-    split = Split(loaded.dataset)
+    split = loaded.split
     examples = split.examples("test")[:3]
     plain = loaded.prompts(examples)
     assert plain == render_prompts(loaded.tokenizer, loaded.sidmap, loaded.dataset, examples, loaded.meta)

@@ -42,7 +42,6 @@ def test_evaluate_is_consistent_stored_and_deterministic(checkpoint):
 def test_shared_prompt_pass_matches_decoding(checkpoint):
     """One prefill, three measurements, each equal to its own decoder run alone: the top-k to
     constrained_topk's, the greedy answers to generate_sids', candidate likelihoods to the beam's SID scores."""
-    from core.data.split import Split
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.decode.unconstrained import generate_sids
@@ -51,7 +50,7 @@ def test_shared_prompt_pass_matches_decoding(checkpoint):
 
     loaded = load_for_eval("tiny", "fp32")
     model, tokenizer, sidmap = loaded.model, loaded.tokenizer, loaded.sidmap
-    split = Split(loaded.dataset)
+    split = loaded.split
     examples = split.examples("test")[:5]
     prompts = loaded.prompts(examples)
     trie = SidTrie(sidmap, tokenizer)
