@@ -33,6 +33,7 @@ def run(args) -> dict:
     from core import explain, recommend
     from core.decode.trie import SidTrie
     from core.llm.adapter import load_checkpoint
+    from core.llm.prompts import history_window
     from core.runs import resolve_repo_path, resolve_run
     from core.store import Store
 
@@ -43,7 +44,7 @@ def run(args) -> dict:
     model, tokenizer, meta = load_checkpoint(resolve_repo_path(row["checkpoint"]), sidmap, merge=True)
     model.eval()
     trie = SidTrie(sidmap, tokenizer)
-    history = histories[0][-meta.get("window", 20):]
+    history = histories[0][-history_window(meta):]
     prompt, _ = recommend.prompt_for(tokenizer, meta, sidmap, dataset, history)
     load = os.getloadavg()[0]
     search_wall, search_cpu, (topk, _) = bench_decode.timed(

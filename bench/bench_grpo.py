@@ -63,7 +63,7 @@ def run(args) -> dict:
     from core.decode.beam import constrained_topk
     from core.decode.trie import SidTrie
     from core.eval.traces import ReasoningPrefill, reasoned_prompts
-    from core.llm.prompts import DEFAULT_WINDOW, render_prompt, variant_messages
+    from core.llm.prompts import history_window, render_prompt, variant_messages
     from core.train.grpo import _config, _reward_logger, _sync_reference, rl_dataset, settings_for
     from core.train.rewards import SidReward
 
@@ -106,7 +106,7 @@ def run(args) -> dict:
 
     model.generate = generate
     merged = trainer.model.merge_and_unload().eval() if hasattr(trainer.model, "merge_and_unload") else trainer.model
-    split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
+    split = Split(dataset, window=history_window(meta))
     examples = split.examples("test")[:args.users]
     prompts = [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, ex.history)[0]) for ex in examples]
     trie, exclude = SidTrie(sidmap, tokenizer), [split.seen_before(ex.user_id, "test") for ex in examples]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from core.data.schema import Dataset
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW, THINK_END
+from core.llm.prompts import THINK_END, history_window
 from core.sid.sidmap import SidMap
 
 
@@ -64,7 +64,7 @@ def leave_one_out(model, tokenizer, meta: dict, sidmap: SidMap, dataset: Dataset
     from core.llm.prompts import check_history, render_prompt, variant_messages
 
     history = check_history(sidmap, history)
-    window = meta.get("window", DEFAULT_WINDOW)
+    window = history_window(meta)
     offset = max(0, len(history) - window)
     shown = history[offset:]
     if len(shown) < 2:

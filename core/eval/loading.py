@@ -35,9 +35,9 @@ class EvalModel:
         """The leave-one-out split in the checkpoint's history window (`core.data.split.Split`), the one
         its prompts were trained on."""
         from core.data.split import Split
-        from core.llm.prompts import DEFAULT_WINDOW
+        from core.llm.prompts import history_window
 
-        return Split(self.dataset, window=self.meta.get("window", DEFAULT_WINDOW))
+        return Split(self.dataset, window=history_window(self.meta))
 
     def prompts(self, examples, candidate_lists=None) -> list[str]:
         """Each example's rendered prompt as the checkpoint was trained on it

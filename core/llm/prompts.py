@@ -85,6 +85,15 @@ def history_style(meta: dict) -> str:
     return style
 
 
+def history_window(meta: dict) -> int:
+    """How many of the latest history items a checkpoint's prompts show (its meta's "window"; checkpoints
+    written before it was recorded used DEFAULT_WINDOW)."""
+    window = meta.get("window", DEFAULT_WINDOW)
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise SidLensError(f"the checkpoint meta's window must be a positive integer, not {window!r}")
+    return window
+
+
 def history_block(sidmap: SidMap, dataset: Dataset | None, history_item_ids: Sequence[str],
                   style: str = "sid") -> str:
     """One line per item, oldest first, written in `style` (HISTORY_STYLES): e.g. "sid"
@@ -130,7 +139,7 @@ def variant_messages(meta: dict, sidmap: SidMap, dataset: Dataset | None, histor
     its `window`, the think-first instruction when `"think"`, the history written in its style
     (`history_style`); with `candidates`, the pick-from-the-list prompt. Training, evaluation, the
     app and the RL stages all build a variant's prompt here, so they cannot drift apart."""
-    window, think, style = meta.get("window", DEFAULT_WINDOW), bool(meta.get("think")), history_style(meta)
+    window, think, style = history_window(meta), bool(meta.get("think")), history_style(meta)
     if candidates is not None:
         return candidate_messages(sidmap, dataset, history, candidates, window=window, think=think, style=style)
     return recommendation_messages(sidmap, dataset, history, profile=profile, window=window, style=style,

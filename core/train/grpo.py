@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW, history_style
+from core.llm.prompts import history_style, history_window
 from core.runs import relative_to_repo
 from core.store import Store
 from core.train.common import mean_of, resume_point, run_dir
@@ -134,12 +134,12 @@ def rl_dataset(dataset, sidmap, n: int, seed: int, meta: dict):
     from core.llm.prompts import variant_messages
     from core.train.reason import sample_examples
 
-    examples = sample_examples(CorpusContext(dataset, sidmap, window=meta.get("window", DEFAULT_WINDOW)), n, seed)
+    examples = sample_examples(CorpusContext(dataset, sidmap, window=history_window(meta)), n, seed)
     if not examples:
         raise SidLensError(f"dataset {dataset.name} has no training histories to sample prompts from")
     return datasets.Dataset.from_list([
         {"prompt": variant_messages(meta, sidmap, dataset, ex.history)[0],
-         "target": ex.target, "user_id": ex.user_id, "history": ex.history[-meta.get("window", DEFAULT_WINDOW):]}
+         "target": ex.target, "user_id": ex.user_id, "history": ex.history[-history_window(meta):]}
         for ex in examples])
 
 

@@ -51,7 +51,7 @@ from typing import ClassVar
 
 from core.errors import SidLensError
 from core.eval.candidates import N_CANDIDATES
-from core.llm.prompts import DEFAULT_WINDOW, history_style
+from core.llm.prompts import history_style, history_window
 from core.runs import relative_to_repo, resolve_repo_path
 from core.store import Store
 from core.train.common import mean_of
@@ -165,7 +165,7 @@ def train_preference(settings: PreferenceSettings, store: Store | None = None) -
     dataset = load_dataset(parent["dataset"], store)
     sidmap = load_sidmap(parent["dataset"], store)
     parent_meta = read_meta(ckpt)
-    window = parent_meta.get("window", DEFAULT_WINDOW)
+    window = history_window(parent_meta)
     if parent_meta.get("think") and not settings.pairs:
         raise SidLensError(f"{settings.from_run!r} reasons before its answer; sampled negatives are bare SIDs, which "
                            "would teach it to answer without reasoning: train it on labeled pairs of its traces "

@@ -53,10 +53,10 @@ def item_plan(model, tokenizer, trie, dataset, meta: dict, settings, n: int) -> 
     """`n` training examples (seeded order) with their K negatives drawn by `settings.sampler`, on
     the parent's prompt (`variant_messages` of its checkpoint `meta`, no profile)."""
     from core.data.split import Split
-    from core.llm.prompts import DEFAULT_WINDOW, render_prompt, variant_messages
+    from core.llm.prompts import history_window, render_prompt, variant_messages
     from core.train.negatives import sample_negatives
 
-    split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
+    split = Split(dataset, window=history_window(meta))
     examples = shuffled_cycle(split.examples("train"), n, settings.seed)
     sidmap = trie.sidmap
     prompts = [render_prompt(tokenizer, variant_messages(meta, sidmap, dataset, ex.history)[0]) for ex in examples]
@@ -73,12 +73,12 @@ def candidate_plan(tokenizer, sidmap, dataset, meta: dict, settings, n: int) -> 
     user and history length), and its K negatives are drawn uniformly from the other 19 (seeded)."""
     from core.data.split import Split
     from core.eval.candidates import N_CANDIDATES, candidates_for
-    from core.llm.prompts import DEFAULT_WINDOW, render_prompt, variant_messages
+    from core.llm.prompts import history_window, render_prompt, variant_messages
 
     if settings.negatives > N_CANDIDATES - 1:
         raise SidLensError(f"--negatives {settings.negatives} needs {settings.negatives + 1} candidates; a list "
                            f"holds {N_CANDIDATES}")
-    split = Split(dataset, window=meta.get("window", DEFAULT_WINDOW))
+    split = Split(dataset, window=history_window(meta))
     examples = shuffled_cycle(split.examples("train"), n, settings.seed)
     rows = []
     for ex in examples:

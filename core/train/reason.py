@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from core.errors import SidLensError
-from core.llm.prompts import DEFAULT_WINDOW, HISTORY_STYLES
+from core.llm.prompts import DEFAULT_WINDOW, HISTORY_STYLES, history_window
 from core.runs import relative_to_repo
 from core.store import Store
 from core.train.common import resume_point
@@ -159,7 +159,7 @@ def train_reason(settings: ReasonSettings, store: Store | None = None) -> dict:
     parent, ckpt, dataset, sidmap, model, tokenizer, meta = load_parent(store, settings.from_run)
     started = time.perf_counter()
     records = reasoning_records(dataset, sidmap, teacher, settings.examples, settings.seed,
-                                meta.get("window", DEFAULT_WINDOW), history=settings.prompt_history)
+                                history_window(meta), history=settings.prompt_history)
     teacher_seconds = time.perf_counter() - started
     resume = resume_point(settings.run, settings.identity(), settings.restart)
     model.train()
@@ -190,7 +190,7 @@ def think_meta(parent_meta: dict, settings, stage: str, history: str) -> dict:
     prompt, reasoning before the search) and `"history"` (how its prompt writes history items,
     core.llm.prompts.HISTORY_STYLES)."""
     return {"base_model": parent_meta["base_model"], "stage": stage, "parent": settings.from_run,
-            "window": parent_meta.get("window", DEFAULT_WINDOW), "think": True, "history": history}
+            "window": history_window(parent_meta), "think": True, "history": history}
 
 
 def think_record(parent: dict, parent_meta: dict, settings, stage: str, seconds: float, steps: int,

@@ -2,7 +2,15 @@ import pytest
 
 from core.data.schema import Dataset, Item
 from core.errors import SidLensError
-from core.llm.prompts import candidate_messages, history_block, recommendation_messages, render_prompt, variant_messages
+from core.llm.prompts import (
+    DEFAULT_WINDOW,
+    candidate_messages,
+    history_block,
+    history_window,
+    recommendation_messages,
+    render_prompt,
+    variant_messages,
+)
 from core.llm.tiny import tiny_model
 
 
@@ -74,6 +82,16 @@ def test_variant_prompt_follows_the_checkpoint_meta(toy_sidmap, toy_dataset):
     assert facts[1]["content"].split("\n")[1:6] == [f"Film {i} (1995) {toy_sidmap.sid_text(str(i))}" for i in range(7, 12)]
     with pytest.raises(SidLensError, match="unknown history style 'sids'"):
         variant_messages({"history": "sids"}, toy_sidmap, toy_dataset, history)
+    with pytest.raises(SidLensError, match="window must be a positive integer, not 0"):
+        variant_messages({"window": 0}, toy_sidmap, toy_dataset, history)
+
+
+def test_history_window_reads_the_meta_and_defaults_for_older_checkpoints():
+    assert history_window({"window": 5}) == 5
+    assert history_window({}) == DEFAULT_WINDOW
+    for bad in ("20", 2.5, True, -1):
+        with pytest.raises(SidLensError, match="window must be a positive integer"):
+            history_window({"window": bad})
 
 
 def test_candidate_prompt_lists_every_candidate_after_the_canonical_history(toy_sidmap, toy_dataset):
