@@ -21,6 +21,37 @@ from core.decode.inputs import encode_prompts, model_device, pad_token_id, share
 from core.decode.tree import chains, forward_tree
 
 
+def _continued(model, first: torch.Tensor, cache, prompt_mask: torch.Tensor, last_position: torch.Tensor,
+               tokens: torch.Tensor, n: int, temperature: float = 1.0,
+               entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs (and entropies) of `tokens` [B*n, W]: n continuations of each of B cached prompts.
+
+    `first` [B, V] are the logits after each prompt's last token, `cache` the prompts' KV cache (B rows,
+    `prompt_mask` [B, C] its real columns), `last_position` [B] the rotary position of each prompt's last
+    token. Continuation j of prompt b is row b*n + j; all but its last token run as chain j appended to
+    prompt b's cache row (`core.decode.tree`), each seeing the prompt and its own earlier tokens. Logits
+    are divided by `temperature` before the softmax. Returns ([B*n, W], [B*n, W] or None)."""
+    rows, width = tokens.shape
+    count = rows // n
+    index = torch.arange(count, device=tokens.device).repeat_interleave(n)  # prompt of each row
+    logp = torch.log_softmax(first.float() / temperature, dim=-1)[index]    # [B*n, V]
+    logps = [logp.gather(-1, tokens[:, :1])]
+    entropies = [-(logp.exp() * logp).sum(-1, keepdim=True)] if entropy else []
+    if width > 1:
+        # chain j of prompt b holds continuation j's tokens but its last (each predicts the next); padding after
+        # a shorter continuation's real tokens is never seen by them
+        steps = width - 1
+        inputs = tokens[:, :-1].reshape(count, n * steps)
+        positions = last_position[:, None] + torch.arange(1, width, device=tokens.device).repeat(n)
+        sees_cached = prompt_mask.bool()[:, None].expand(-1, n * steps, -1)
+        logits = forward_tree(model, cache, inputs, positions, sees_cached, chains(n, steps, tokens.device))
+        rest = torch.log_softmax(logits.float().view(rows, steps, -1) / temperature, dim=-1)
+        logps.append(rest.gather(-1, tokens[:, 1:, None]).squeeze(-1))
+        if entropy:
+            entropies.append(-(rest.exp() * rest).sum(-1))
+    return torch.cat(logps, dim=1), torch.cat(entropies, dim=1) if entropy else None
+
+
 def completion_logps(model, tokenizer, prompts: list[str], completions: list[list[list[int]]]) -> torch.Tensor:
     """`out[b, j]` = sum of log p(token | prompt b, earlier tokens) over completion `completions[b][j]`.
 
@@ -35,26 +66,53 @@ def completion_logps(model, tokenizer, prompts: list[str], completions: list[lis
     device = model_device(model)
     batch = encode_prompts(tokenizer, prompts, device)
     out = model(**batch, use_cache=True, logits_to_keep=1)
-    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)                 # [B, V]
-    index = torch.arange(len(prompts), device=device).repeat_interleave(n)      # prompt of each flat row
     flat = [ids for c in completions for ids in c]
     width = max(len(ids) for ids in flat)
     pad = pad_token_id(tokenizer)
     tokens = torch.tensor([ids + [pad] * (width - len(ids)) for ids in flat], device=device)
     mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in flat], device=device)
-    scores = first[index, tokens[:, 0]]
-    if width > 1:
-        # chain j of prompt b holds completion j's tokens but its last (each predicts the next); a shorter
-        # completion's padding comes after its real tokens, which therefore never see it
-        steps = width - 1
-        inputs = tokens[:, :-1].reshape(len(prompts), n * steps)
-        positions = batch["position_ids"][:, -1:] + torch.arange(1, width, device=device).repeat(n)
-        sees_cached = batch["attention_mask"].bool()[:, None].expand(-1, n * steps, -1)
-        logits = forward_tree(model, out.cache, inputs, positions, sees_cached, chains(n, steps, device)).float()
-        rest = torch.log_softmax(logits.view(len(flat), steps, -1), dim=-1)
-        rest = rest.gather(-1, tokens[:, 1:, None]).squeeze(-1)  # [B*n, width-1]
-        scores = scores + (rest * mask[:, 1:]).sum(dim=1)
-    return scores.view(len(prompts), n)
+    logps, _ = _continued(model, out.logits[:, -1], out.cache, batch["attention_mask"], batch["position_ids"][:, -1],
+                          tokens, n)
+    return (logps * mask).sum(dim=1).view(len(prompts), n)
+
+
+def grouped_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_length: int,
+                        temperature: float = 1.0, entropy: bool = False,
+                        max_rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs (and entropies) of the last `completion_length` columns of each row, computed as
+    the plain forward over the whole rows computes them, but with each distinct prompt run once.
+
+    Rows are prompt + completion as GRPO lays them out (TRL's GRPOTrainer: the prompt left-padded, the
+    completion after it, `attention_mask` 0 on padding); rows whose prompt columns are identical (a
+    GRPO group: one prompt, many sampled completions) share one forward of their prompt, and their
+    completions run as chains on its cache (`_continued`). Positions are the column indices, as in the
+    plain forward without position ids. A group of more than `max_rows` rows is split, each part
+    running the prompt again (bounds the chains' attention mask). Values at completion columns whose
+    mask is 0 (after the end of a completion) are not those of the plain forward; callers mask them.
+    Returns ([rows, completion_length], entropies of the same shape or None), in the rows' order.
+    """
+    rows, total = input_ids.shape
+    width = total - completion_length
+    if completion_length < 1 or width < 1:
+        raise ValueError(f"need at least one prompt and one completion column, not {width} and {completion_length}")
+    groups: dict[tuple, list[int]] = {}
+    prompts, masks = input_ids[:, :width].tolist(), attention_mask[:, :width].tolist()
+    for r in range(rows):
+        groups.setdefault((tuple(prompts[r]), tuple(masks[r])), []).append(r)
+    parts = [members[i:i + (max_rows or len(members))] for members in groups.values()
+             for i in range(0, len(members), max_rows or len(members))]
+    logps = input_ids.new_zeros(rows, completion_length, dtype=torch.float)
+    entropies = torch.zeros_like(logps) if entropy else None
+    last = torch.tensor([width - 1], device=input_ids.device)
+    for part in parts:
+        prompt, mask = input_ids[part[:1], :width], attention_mask[part[:1], :width]
+        out = model(input_ids=prompt, attention_mask=mask, use_cache=True, logits_to_keep=1)
+        values, ents = _continued(model, out.logits[:, -1], out.cache, mask, last, input_ids[part, width:], len(part),
+                                  temperature, entropy)
+        logps = logps.index_put((torch.tensor(part, device=input_ids.device),), values)
+        if entropy:
+            entropies = entropies.index_put((torch.tensor(part, device=input_ids.device),), ents)
+    return logps, entropies
 
 
 def reused_prefix_logps(model, tokenizer, prompts: list[str], completion: list[int]) -> list[float]:

@@ -104,6 +104,41 @@ def test_micro_batches_make_the_same_update(reason_world, store):
     assert (deltas[0] - deltas[4]).norm() < 0.2 * deltas[0].norm()
 
 
+def test_shared_prompt_logps_equal_trls_own(reason_world, store):
+    # the trainer's per-token log-probs and entropies (one prompt forward per group) against TRL's own
+    # GRPOTrainer computation on the same trainer: two groups shuffled together, left-padded prompts
+    from trl import GRPOTrainer
+
+    from core.train.grpo import _config, _trainer_class
+    from core.train.rewards import SidReward
+    from core.train.stage import load_parent
+
+    settings = settings_for("quick", max_steps=1, batch_size=2, group_size=3, temperature=0.8)
+    _, _, dataset, sidmap, model, tokenizer, meta = load_parent(store, "reason")
+    data = rl_dataset(dataset, sidmap, 2, seed=0, meta=meta)
+    trainer = _trainer_class()(model=model, reward_funcs=[SidReward(sidmap)], args=_config(settings, "cpu"),
+                               train_dataset=data, processing_class=tokenizer)
+    prompts = [tokenizer(render_prompt(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
+               for row in data]
+    width = max(len(p) for p in prompts)
+    pad = tokenizer.pad_token_id
+    rows, masks, completion_mask = [], [], []
+    for r, (which, length) in enumerate([(0, 5), (1, 2), (0, 3), (1, 5), (0, 1), (1, 4)]):
+        prompt = prompts[which]
+        completion = [(7 * r + j) % 200 + 10 for j in range(length)] + [pad] * (5 - length)
+        rows.append([pad] * (width - len(prompt)) + prompt + completion)
+        masks.append([0] * (width - len(prompt)) + [1] * len(prompt) + [1] * length + [0] * (5 - length))
+        completion_mask.append([1] * length + [0] * (5 - length))
+    input_ids, attention_mask, real = torch.tensor(rows), torch.tensor(masks), torch.tensor(completion_mask).bool()
+    ours = trainer._get_per_token_logps_and_entropies(trainer.model, input_ids, attention_mask, 5,
+                                                      compute_entropy=True)
+    trls = GRPOTrainer._get_per_token_logps_and_entropies(trainer, trainer.model, input_ids, attention_mask, 5,
+                                                          compute_entropy=True)
+    torch.testing.assert_close(ours[0][real], trls[0][real], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours[1][real], trls[1][real], rtol=1e-4, atol=1e-4)
+    assert ours[2] is None
+
+
 def test_grpo_needs_a_reasoning_parent(toy_world, store):
     with pytest.raises(SidLensError, match="not trained to reason"):
         train_grpo(settings_for("quick", from_run="sft", max_steps=1), store)
