@@ -12,6 +12,10 @@ pass, so the result equals the concatenated computation (tested, values and grad
 
 Tokens are scored with the log-softmax over the full vocabulary (not restricted to SID tokens), the
 same log-probs the evaluation's beam search and candidate scorer use.
+
+`grouped_token_logps` is the same layout for GRPO (`core.train.grpo`): per-token log-probs (and
+entropies, at a sampling temperature) of rows laid out as TRL's GRPOTrainer lays them out, each
+group's prompt run once for its sampled completions.
 """
 from __future__ import annotations
 

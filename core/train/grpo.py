@@ -26,7 +26,11 @@ share of groups whose rewards were all equal (no learning signal).
 Why TRL: generation, group advantages, clipping, the KL term and the logging are all there and
 run on CPU without vLLM; the only gaps were the reference's SID rows (above) and that
 `generation_kwargs` cannot carry `prefix_allowed_tokens_fn`, which is not needed: the answer is
-free text and the reward scores what the model really wrote.
+free text and the reward scores what the model really wrote. One thing is replaced: the per-token
+log-probs of the loss, the KL reference and any old policy run each group's prompt once, with its
+completions as chains on the prompt's cache (`_trainer_class`; TRL runs the prompt once per
+completion); same values and gradients as TRL's computation, measured in BENCHMARKS.md
+('GRPO log-probs').
 
 Differences from the paper: LoRA on a 135M model, 36 steps of 2 prompts x 8 samples in the
 cpu preset (the paper trains a 1.5B+ model for epochs with larger groups); the reward and
