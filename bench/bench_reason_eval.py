@@ -10,7 +10,9 @@ test users' prompts, then `rank_answer_and_score` with `ReasoningPrefill` (greed
 once per batch size, on the same users, so the ratios compare like with like. A batch waits for its
 longest reasoning, so a larger batch trades padding for fewer, wider forward passes; issue 10 asks
 for <= 1 s per user, and `eval --batch-size` is the knob. Also reported: how many users' top-10
-differ from the smallest batch size's (left padding changes bf16 rounding; in fp32 it should not).
+differ from the smallest batch size's (left padding changes bf16 rounding; in fp32 it should not),
+and the prompts' prefill alone in the same batches (one forward over each batch of prompts, what
+every evaluation pass starts with): the floor a faster search or shorter reasoning cannot go below.
 Figures go to this script's BENCHMARKS.md section.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ SECTION = "bench_reason_eval"
 
 
 def run(args) -> dict:
+    from core.decode.inputs import encode_prompts, model_device
     from core.decode.trie import SidTrie
     from core.eval.candidates import sample_candidates
     from core.eval.loading import load_for_eval
@@ -59,26 +62,37 @@ def run(args) -> dict:
                                            batch_size=size, prefill=reasoner)
         seconds = time.perf_counter() - started
         lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text, _ in reasoner.pairs]
+        started = time.perf_counter()
+        with torch.no_grad():
+            for start in range(0, len(prompts), size):
+                model(**encode_prompts(tokenizer, prompts[start:start + size], model_device(model)), use_cache=True,
+                      logits_to_keep=1)
+        prefill = time.perf_counter() - started
         rows.append({"batch": size, "seconds": seconds, "top10": [[r.item_id for r in rec] for rec in recs],
-                     "tokens": sum(lengths) / len(lengths)})
-    return {"run": args.from_run, "precision": loaded.precision, "threads": torch.get_num_threads(), "users": len(examples),
+                     "tokens": sum(lengths) / len(lengths), "prefill": prefill})
+    prompt_tokens = sum(len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts) / len(prompts)
+    return {"prompt_tokens": prompt_tokens,
+            "run": args.from_run, "precision": loaded.precision, "threads": torch.get_num_threads(), "users": len(examples),
             "rows": rows, "load": (load_start, os.getloadavg()[0]), "cpu": machine()}
 
 
 def report(r: dict) -> str:
     base = r["rows"][0]
     lines = ["## Reasoning evaluation: seconds per user against the batch size (bench/bench_reason_eval.py)", "",
-             f"`.venv/bin/python bench/bench_reason_eval.py --from {r['run']}` on {datetime.date.today()}; machine: "
+             f"`.venv/bin/python bench/bench_reason_eval.py --from {r['run']} --users {r['users']} --batch-sizes "
+             f"{','.join(str(row['batch']) for row in r['rows'])}` on {datetime.date.today()}; machine: "
              f"{r['cpu']}, torch {torch.__version__}, {r['threads']} thread(s), {r['precision']}; "
              f"the first {r['users']} test users, greedy reasoning + constrained top-10 + 20 candidates' scores in the "
-             f"reasoning's cache (what `eval` runs). Load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at "
+             f"reasoning's cache (what `eval` runs); prompts of {r['prompt_tokens']:.0f} tokens on average. "
+             f"Load average {r['load'][0]:.1f} at the start, {r['load'][1]:.1f} at "
              "the end.", "",
              f"| `eval --batch-size` | s/user | vs batch {base['batch']} | mean reasoning tokens | users whose top-10 "
-             f"differs from batch {base['batch']}'s |", "|---|---|---|---|---|"]
+             f"differs from batch {base['batch']}'s | of which the prompts' prefill alone, s/user |", "|---|---|---|---|---|---|"]
     for row in r["rows"]:
         differ = sum(a != b for a, b in zip(row["top10"], base["top10"]))
         lines.append(f"| {row['batch']} | {row['seconds'] / r['users']:.2f} | {base['seconds'] / row['seconds']:.2f}x | "
-                     f"{row['tokens']:.0f} | {differ} |")
+                     f"{row['tokens']:.0f} | {differ} | "
+                     f"{row['prefill'] / r['users']:.2f} ({row['prefill'] / row['seconds']:.0%}) |")
     return "\n".join(lines + [""]) + "\n"
 
 
