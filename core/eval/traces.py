@@ -191,16 +191,22 @@ def save_traces(store: Store, run: str, split: str, examples: Sequence[Example],
     return flag_rates(all_flags)
 
 
-def import_traces(store: Store, folder) -> int:
+def import_traces(store: Store, folder, run: str | None = None) -> int:
     """Put the traces shipped in a checkpoint folder into the store (a clean clone's empty database),
     and rebuild the per-user results of each evaluated split from them (target, top-10, rank), which
     the paired confidence intervals, exposure and drill-down read: under the split ("test", where
     pages meet runs evaluated on different user counts) and, when the checkpoint's metrics were
-    taken on its first N users, also under "test@N", as the evaluation itself stored them."""
+    taken on its first N users, also under "test@N", as the evaluation itself stored them.
+
+    `run` (the name the folder is registered under) re-keys the traces to it: a folder copied under
+    another name (a previous version kept beside the new one) holds traces written for the original
+    run, and imported as they are they replaced that run's traces and per-user results in the store."""
     from core.eval.results import save_user_results, user_result
     from core.runs import card
 
     rows = read_jsonl(Path(folder) / TRACES_FILE)
+    if run is not None:
+        rows = [{**row, "run": run, "id": f"{run}/{row['split']}/{row['user_id']}"} for row in rows]
     store.upsert("traces", rows)
     by_split: dict[tuple[str, str], list[dict]] = {}
     for row in rows:

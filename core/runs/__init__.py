@@ -58,7 +58,7 @@ def register_folder(store: Store, run: str, folder: Path) -> dict:
     for split_key, metrics in card.read_metrics(folder).items():
         values = {k: v for k, v in metrics.items() if k not in ("users", "seconds")}
         store.record_metrics(run, split_key, values, metrics.get("users", 0))
-    import_traces(store, folder)
+    import_traces(store, folder, run)
     store.delete_where("run_logs", "run = ?", [run])
     store.upsert("run_logs", card.read_logs(folder, run))
     return store.get("runs", run)

@@ -1,7 +1,10 @@
+
 """Reasoning evaluation on a tiny model that has learnt to think before its SID: the reasoning is
 cut at `</think>` (or closed when the budget runs out), the search continues after it, and one trace
 per user is stored with its top-10, target rank and faithfulness flags."""
 from __future__ import annotations
+
+import shutil
 
 import pytest
 import torch
@@ -160,6 +163,14 @@ def test_runner_reasons_before_searching_and_stores_flagged_traces(tmp_path, mon
     registered = resolve_run(clean, "reason")
     assert (registered["stage"], registered["parent"]) == ("reason", "sft")
     assert load_traces(clean, "reason") == traces
+    # a copy of the folder under another name registers as its own run and leaves the original's rows alone
+    shutil.copytree(folder, tmp_path / "checkpoints" / "reason-copy")
+    resolve_run(clean, "reason-copy")
+    assert load_traces(clean, "reason") == traces
+    copied = load_traces(clean, "reason-copy")
+    assert [t["reasoning"] for t in copied] == [t["reasoning"] for t in traces]
+    assert {t["run"] for t in copied} == {"reason-copy"} and all(t["id"].startswith("reason-copy/") for t in copied)
+    assert len(clean.rows("user_results", "run = 'reason'")) == len(clean.rows("user_results", "run = 'reason-copy'")) > 0
 
 
 def test_search_continues_in_the_generation_cache(thinker):
