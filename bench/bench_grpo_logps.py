@@ -69,7 +69,7 @@ def run(args) -> dict:
     out = {}
     for name, logps_of in ways.items():
         def policy_pass():
-            logps, entropies, _ = logps_of(model, input_ids, attention_mask, args.length, compute_entropy=True)
+            logps = logps_of(model, input_ids, attention_mask, args.length, compute_entropy=True)[0]
             logps.sum().backward()
             model.zero_grad(set_to_none=True)
             return logps.detach()
@@ -82,7 +82,7 @@ def run(args) -> dict:
                      "reference": bench_decode.timed(reference_pass, args.repeats, warm_up=False)}
     (a, b) = out.values()
     difference = (a["policy"][2] - b["policy"][2]).abs().max().item()
-    return {"source": source, "machine": machine(), "threads": args.threads, "args": args, "width": width,
+    return {"source": source, "machine": machine(), "threads": args.threads, "args": args,
             "prompt_tokens": [len(p) for p in prompts], "results": out, "difference": difference,
             "load": (load_start, os.getloadavg()[0])}
 

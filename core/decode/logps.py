@@ -103,8 +103,8 @@ def grouped_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Te
     prompts, masks = input_ids[:, :width].tolist(), attention_mask[:, :width].tolist()
     for r in range(rows):
         groups.setdefault((tuple(prompts[r]), tuple(masks[r])), []).append(r)
-    parts = [members[i:i + (max_rows or len(members))] for members in groups.values()
-             for i in range(0, len(members), max_rows or len(members))]
+    parts = [members[i:i + (max_rows or rows)] for members in groups.values()
+             for i in range(0, len(members), max_rows or rows)]
     logps = input_ids.new_zeros(rows, completion_length, dtype=torch.float)
     entropies = torch.zeros_like(logps) if entropy else None
     last = torch.tensor([width - 1], device=input_ids.device)
@@ -113,9 +113,10 @@ def grouped_token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Te
         out = model(input_ids=prompt, attention_mask=mask, use_cache=True, logits_to_keep=1)
         values, ents = _continued(model, out.logits[:, -1], out.cache, mask, last, input_ids[part, width:], len(part),
                                   temperature, entropy)
-        logps = logps.index_put((torch.tensor(part, device=input_ids.device),), values)
+        index = (torch.tensor(part, device=input_ids.device),)
+        logps = logps.index_put(index, values)
         if entropy:
-            entropies = entropies.index_put((torch.tensor(part, device=input_ids.device),), ents)
+            entropies = entropies.index_put(index, ents)
     return logps, entropies
 
 

@@ -138,12 +138,13 @@ def rl_dataset(dataset, sidmap, n: int, seed: int, meta: dict):
     from core.llm.prompts import variant_messages
     from core.train.reason import sample_examples
 
-    examples = sample_examples(CorpusContext(dataset, sidmap, window=history_window(meta)), n, seed)
+    window = history_window(meta)
+    examples = sample_examples(CorpusContext(dataset, sidmap, window=window), n, seed)
     if not examples:
         raise SidLensError(f"dataset {dataset.name} has no training histories to sample prompts from")
     return datasets.Dataset.from_list([
         {"prompt": variant_messages(meta, sidmap, dataset, ex.history)[0],
-         "target": ex.target, "user_id": ex.user_id, "history": ex.history[-history_window(meta):]}
+         "target": ex.target, "user_id": ex.user_id, "history": ex.history[-window:]}
         for ex in examples])
 
 
