@@ -169,21 +169,25 @@ class Rollout:
     advantage: float         # (reward - group mean) / (group std + 1e-4)
     grounded: bool | None = None  # no faithfulness flag, conclusion agreeing with the answer (None: no bonus)
     flags: dict | None = None     # the faithfulness flags `grounded` was judged by (None: not checked)
+    target_prob: float | None = None  # mean token probability of the target's SID after the reasoning (None: not
+    #                                   scored, or the reasoning never closed)
 
 
 def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, group_size: int = 8,
                  temperature: float = 1.0, max_new_tokens: int = 176, seed: int = 0,
-                 grounded_by=None, history: list[str] | None = None) -> list[Rollout]:
+                 grounded_by=None, history: list[str] | None = None, likelihood: float = 0.0) -> list[Rollout]:
     """`group_size` completions of the rendered `prompt`, sampled (seeded) at `temperature`, each
     with its reward for `target` and its advantage within the group (module docstring).
 
     `grounded_by`: a `core.train.rewards.GroundedReward` (as `train grpo --grounding-reward` adds):
     each rollout's reasoning is checked against the shown `history` (its `flags`) and, when the
-    bonus is above 0, the bonus added where it is clean (`grounded`)."""
+    bonus is above 0, the bonus added where it is clean (`grounded`). `likelihood` > 0 (as `train grpo
+    --likelihood-reward` adds): each rollout's `target_prob` (`core.train.rewards.target_likelihoods`),
+    times `likelihood`, is added to its reward."""
     import torch
 
     from core.decode.inputs import encode_prompts, model_device, pad_token_id
-    from core.train.rewards import parse_answer, prefix_match, score_completion
+    from core.train.rewards import parse_answer, prefix_match, score_completion, target_likelihoods
 
     if not 2 <= int(group_size) <= MAX_GROUP:
         raise SidLensError(f"group size must be between 2 and {MAX_GROUP} (advantages compare the samples of a "
@@ -203,19 +207,22 @@ def sample_group(model, tokenizer, prompt: str, sidmap: SidMap, target: str, gro
                                  max_new_tokens=max_new_tokens, pad_token_id=pad_token_id(tokenizer))
     finally:
         model.train(was_training)
-    texts = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    generated = out[:, inputs["input_ids"].shape[1]:]
+    texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
     scored = [score_completion(t, target, sidmap) for t in texts]
     checked = [grounded_by.check(t, history or [], target) for t in texts] if grounded_by else [(None, None)] * len(texts)
     bonus = grounded_by.value if grounded_by else 0.0
     grounded = [ok if bonus else None for _, ok in checked]
-    rewards = [s.reward + (bonus if ok else 0.0) for s, ok in zip(scored, grounded)]
+    probs = (target_likelihoods(model, tokenizer, sidmap, [prompt] * len(texts), generated.tolist(),
+                                [target] * len(texts)) if likelihood else [None] * len(texts))
+    rewards = [s.reward + (bonus if ok else 0.0) + likelihood * (p or 0.0) for s, ok, p in zip(scored, grounded, probs)]
     rollouts = []
-    for text, s, (flags, _), ok, reward, advantage in zip(texts, scored, checked, grounded, rewards,
-                                                          group_advantages(rewards)):
+    for text, s, (flags, _), ok, p, reward, advantage in zip(texts, scored, checked, grounded, probs, rewards,
+                                                             group_advantages(rewards)):
         codes = parse_answer(text, sidmap.levels)
         levels = prefix_match(codes, sidmap.sid(target)) if codes is not None else 0
         rollouts.append(Rollout(text, text.partition(THINK_END)[0], s.item_id, s.parsed, levels, reward, advantage,
-                                ok, flags))
+                                ok, flags, p))
     return rollouts
 
 

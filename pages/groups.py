@@ -43,18 +43,25 @@ temperature = middle.slider("Temperature", 0.1, 1.5, 1.0, 0.1, key="group_temper
 seed = right.number_input("Seed", min_value=0, value=0, step=1, key="group_seed")
 max_new = st.slider("Max new tokens", 16, 512, 176, key="group_max_tokens",
                     help="GRPO's cpu preset caps completions at 176 tokens; a completion cut before its SID scores 0")
-trained_with, needs_level = 0.0, 0
-try:  # the bonus the variant was trained with (a run's config), else 0: the outcome-only reward
+trained_with, needs_level, likelihood_with = 0.0, 0, 0.0
+try:  # the bonuses the variant was trained with (a run's config), else 0: the outcome-only reward
     trained = resources.store().run(variant["name"])
     trained_with = float(run_setting(trained, "grounding_reward", 0.0))
     needs_level = int(run_setting(trained, "grounding_needs_level", 0))
+    likelihood_with = float(run_setting(trained, "likelihood_reward", 0.0))
 except (SidLensError, TypeError, ValueError):
     pass
-bonus = st.number_input("Grounding bonus", min_value=0.0, max_value=1.0, value=trained_with, step=0.05,
-                        key="group_grounding",
-                        help="added to a completion whose reasoning raises no faithfulness flag and whose conclusion "
-                             "agrees with its answer (train grpo --grounding-reward; the cpu preset uses 0.2; 0 = the "
-                             "outcome-only reward). Default: what this variant was trained with.")
+left, right = st.columns(2)
+bonus = left.number_input("Grounding bonus", min_value=0.0, max_value=1.0, value=trained_with, step=0.05,
+                          key="group_grounding",
+                          help="added to a completion whose reasoning raises no faithfulness flag and whose conclusion "
+                               "agrees with its answer (train grpo --grounding-reward; the cpu preset uses 0.2; 0 = "
+                               "the outcome-only reward). Default: what this variant was trained with.")
+likelihood = right.number_input("Likelihood reward", min_value=0.0, max_value=5.0, value=likelihood_with, step=0.1,
+                                key="group_likelihood",
+                                help="this x the model's mean token probability of the target's SID right after the "
+                                     "completion's reasoning is added (train grpo --likelihood-reward; 0 = off). "
+                                     "Default: what this variant was trained with.")
 
 if st.button("Sample the group", type="primary", key="sample_group"):
     st.session_state.pop(GROUP, None)
@@ -69,7 +76,8 @@ if st.button("Sample the group", type="primary", key="sample_group"):
         with st.spinner(f"Sampling {size} completions..."):
             grounded_by = GroundedReward(resources.faithfulness(name), float(bonus), needs_level)  # also the shown flags
             group = explain.sample_group(model, tokenizer, prompt, sidmap, target, int(size), temperature,
-                                         max_new, int(seed), grounded_by=grounded_by, history=history)
+                                         max_new, int(seed), grounded_by=grounded_by, history=history,
+                                         likelihood=float(likelihood))
         st.session_state[GROUP] = {"variant": variant["name"], "history": history, "prompt": prompt,
                                    "target": target, "group": group}
 
@@ -87,12 +95,15 @@ if result:
                    "this prompt.")
     st.caption(f"Reward = {level_reward(1, sidmap.levels)} / {level_reward(2, sidmap.levels)} / 1.0 for the "
                f"first 1 / 2 / all SID levels of the target matched, + {VALID_BONUS} for a real item, 0 when no SID "
-               "follows </think>; + the grounding bonus when set and the reasoning is clean. "
+               "follows </think>; + the grounding bonus when set and the reasoning is clean; + the likelihood "
+               "reward x the target's SID probability after the reasoning when set. "
                "Advantage = (reward - group mean) / (group std + 1e-4), as TRL computes it.")
     st.dataframe([{"#": n, "answer": ui.item_label(dataset.items.get(g.answer_item)) if g.answer_item else
                    ("(not an item)" if g.parsed else "(no SID after </think>)"), "levels matched": g.levels,
                    "real item": bool(g.answer_item),
                    **({} if g.grounded is None else {"grounded": g.grounded}),
+                   **({} if not likelihood else {"target prob": None if g.target_prob is None
+                                                 else round(g.target_prob, 4)}),
                    "reward": round(g.reward, 3), "advantage": round(g.advantage, 3)}
                   for n, g in enumerate(group, start=1)], hide_index=True, key="group_table")
     for n, g in enumerate(sorted(group, key=lambda g: -g.advantage), start=1):

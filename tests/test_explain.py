@@ -148,6 +148,20 @@ def test_sampled_group_is_seeded_and_scored_by_the_grpo_reward(lm):
                          grounded_by=GroundedReward(grounding.checker, 0.0), history=["1", "2"])
     assert [p.flags for p in plain] == [b.flags for b in bonus] and all(p.grounded is None for p in plain)
     assert [p.reward for p in plain] == [g.reward for g in group]
+    # with the likelihood reward: the same samples, each raised by 2 x its target SID probability after the
+    # reasoning (None, nothing added, where the reasoning never closed)
+    from core.train.rewards import target_likelihoods
+
+    dense = sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=4, max_new_tokens=12, seed=3, likelihood=2.0)
+    assert [d.completion for d in dense] == [g.completion for g in group]
+    assert all(g.target_prob is None for g in group)
+    closed = [think + "</think><a_1><b_1><c_1>" for think in ("<think>\nok\n", "<think>\nelse\n")]
+    probs = target_likelihoods(model, tokenizer, SIDMAP, [prompt] * 2,
+                               [tokenizer(c, add_special_tokens=False)["input_ids"] for c in closed], ["5", "5"])
+    assert all(0 < p < 1 for p in probs) and probs[0] != probs[1]
+    for d, g in zip(dense, group):
+        assert (d.target_prob is None) == ("</think>" not in d.completion)
+        assert d.reward == pytest.approx(g.reward + 2.0 * (d.target_prob or 0.0))
     for bad in (0, 1, MAX_GROUP + 1):
         with pytest.raises(SidLensError, match="group size must be between 2 and 16"):
             sample_group(model, tokenizer, prompt, SIDMAP, "5", group_size=bad)

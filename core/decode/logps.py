@@ -56,16 +56,21 @@ def _continued(model, first: torch.Tensor, cache, prompt_mask: torch.Tensor, las
     return torch.cat(logps, dim=1), torch.cat(entropies, dim=1) if entropy else None
 
 
-def completion_logps(model, tokenizer, prompts: list[str], completions: list[list[list[int]]]) -> torch.Tensor:
-    """`out[b, j]` = sum of log p(token | prompt b, earlier tokens) over completion `completions[b][j]`.
+def completion_logps(model, tokenizer, prompts: list[str], completions: list[list[list[int]]],
+                     last: int | None = None) -> torch.Tensor:
+    """`out[b, j]` = sum of log p(token | prompt b, earlier tokens) over completion `completions[b][j]`
+    (with `last`: over its last `last` tokens only, the earlier ones being context, e.g. a reasoning
+    before the SID scored after it).
 
     Prompts are fully rendered text (chat template applied); completions are token ids and every
-    prompt must have the same number of them (each at least one token). Runs with gradients when
-    the caller has them enabled (wrap in `torch.no_grad()` for the reference).
+    prompt must have the same number of them (each at least one token, or `last`). Runs with gradients
+    when the caller has them enabled (wrap in `torch.no_grad()` for the reference).
     """
     counts = {len(c) for c in completions}
     if len(completions) != len(prompts) or len(counts) != 1 or any(not ids for c in completions for ids in c):
         raise ValueError("every prompt needs the same number of non-empty completions")
+    if last is not None and (last < 1 or any(len(ids) < last for c in completions for ids in c)):
+        raise ValueError(f"every completion needs at least last={last} tokens, and last must be positive")
     n = counts.pop()
     device = model_device(model)
     batch = encode_prompts(tokenizer, prompts, device)
@@ -74,7 +79,9 @@ def completion_logps(model, tokenizer, prompts: list[str], completions: list[lis
     width = max(len(ids) for ids in flat)
     pad = pad_token_id(tokenizer)
     tokens = torch.tensor([ids + [pad] * (width - len(ids)) for ids in flat], device=device)
-    mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in flat], device=device)
+    scored = [len(ids) if last is None else last for ids in flat]
+    mask = torch.tensor([[0] * (len(ids) - n) + [1] * n + [0] * (width - len(ids)) for ids, n in zip(flat, scored)],
+                        device=device)
     logps, _ = _continued(model, out.logits[:, -1], out.cache, batch["attention_mask"], batch["position_ids"][:, -1],
                           tokens, n)
     return (logps * mask).sum(dim=1).view(len(prompts), n)

@@ -55,6 +55,22 @@ def close_reasoning(generated: str) -> tuple[str, bool]:
     return "", False
 
 
+def think_end_length(tokenizer, ids: list[int]) -> int | None:
+    """How many of `ids` (tokens generated after the prompt) the reasoning takes: up to and including the
+    token that completes `</think>` (where the SID follows), or None when their text never closes it.
+    A binary search over prefixes: whether the decoded text contains `</think>` only grows with the prefix."""
+    def closes(n: int) -> bool:
+        return THINK_END in tokenizer.decode(ids[:n], skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    if not closes(len(ids)):
+        return None
+    low, high = 1, len(ids)
+    while low < high:
+        mid = (low + high) // 2
+        low, high = (mid + 1, high) if not closes(mid) else (low, mid)
+    return low
+
+
 def closed_rate(pairs: list[tuple[str, bool]]) -> float:
     """Share of `close_reasoning` pairs whose reasoning the model closed itself (`think_closed_rate`)."""
     return sum(closed for _, closed in pairs) / len(pairs) if pairs else 0.0
@@ -111,12 +127,8 @@ class ReasoningPrefill:
         """(generated tokens the answer follows, tokens to append) for one row; records its pair."""
         text, closed = close_reasoning(self._decode(ids))
         self.pairs.append((text, closed))
-        if closed:  # the shortest prefix whose text contains </think> (containment grows with the prefix)
-            low, high = 1, len(ids)
-            while low < high:
-                mid = (low + high) // 2
-                low, high = (mid + 1, high) if THINK_END not in self._decode(ids[:mid]) else (low, mid)
-            return low, []
+        if closed:
+            return think_end_length(self.tokenizer, ids), []
         if not text:
             return 0, []
         end = next((j for j, t in enumerate(ids) if t in self.stop_ids), len(ids))

@@ -11,6 +11,10 @@ completions (reasoning, `</think>`, SID) at `temperature`; each completion is sc
 levels, +0.1 for a real item, 0 when nothing parses); advantages are the rewards standardised
 within the group, and the clipped policy-gradient loss (TRL's default DAPO token averaging) is
 taken with a KL penalty `beta` towards the reasoning model. No reasoning labels are used.
+`--likelihood-reward V` adds a dense outcome reward next to the rule: V x the policy's own mean
+token probability of the target's SID right after each completion's reasoning
+(`core.train.rewards.LikelihoodReward`), so that groups whose sampled answers all miss the target
+still rank their reasonings by how far each one raises it.
 
 The policy is the parent's adapter itself, loaded trainable (`load_checkpoint(merge=False)`), as in
 the reasoning and preference stages: the result is one small adapter on the base model. With
@@ -51,7 +55,8 @@ STAGE = "grpo"
 REWARD_KEYS = {"reward": "reward", "reward_std": "reward_std", "parseable": "parseable", "exact": "exact",
                "kl": "kl", "completions/mean_length": "completion_length", "entropy": "entropy",
                "frac_reward_zero_std": "zero_std_groups", "rewards/sid_reward/mean": "sid_reward",
-               "grounded": "grounded"}
+               "grounded": "grounded", "rewards/likelihood_reward/mean": "likelihood_reward",
+               "target_prob": "target_prob"}
 
 
 @dataclass
@@ -74,6 +79,9 @@ class GRPOSettings(TrainerSettings):
     grounding_needs_level: int = field(default=0, metadata={
         "help": "the grounding bonus also needs the answer to match the target's first N SID levels (0 = any "
                 "answer; 1 ties the bonus to the outcome, so clean reasoning before a wrong answer earns nothing)"})
+    likelihood_reward: float = field(default=0.0, metadata={
+        "help": "added to the reward: this x the policy's mean token probability of the target's SID right after "
+                "the completion's reasoning (core.train.rewards.LikelihoodReward: a dense outcome reward; 0 = off)"})
     epsilon: float = field(default=0.2, metadata={"help": "clipping range of the policy ratio"})
     micro_batch: int = field(default=0, metadata={
         "help": "completions per forward/backward pass (0 = all batch_size x group_size at once); smaller lowers "
@@ -98,6 +106,8 @@ class GRPOSettings(TrainerSettings):
                                f"completions, not {self.micro_batch}")
         if self.grounding_reward < 0:
             raise SidLensError(f"--grounding-reward must be >= 0, not {self.grounding_reward}")
+        if self.likelihood_reward < 0:
+            raise SidLensError(f"--likelihood-reward must be >= 0, not {self.likelihood_reward}")
         if self.grounding_needs_level < 0:
             raise SidLensError(f"--grounding-needs-level must be >= 0, not {self.grounding_needs_level}")
         if self.use_vllm:
@@ -236,7 +246,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     from core.llm.backbone import resolve_device
     from core.train.callbacks import ReleaseMemory, StoreLogger, TimeLimit
     from core.train.reason import think_meta, think_record
-    from core.train.rewards import GroundedReward, SidReward
+    from core.train.rewards import GroundedReward, LikelihoodReward, SidReward
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -256,9 +266,12 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     reward_funcs = [SidReward(sidmap)] + (
         [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward, settings.grounding_needs_level)]
         if settings.grounding_reward else [])
-    trainer = _trainer_class()(model=model, reward_funcs=reward_funcs, args=_config(settings, resolve_device().type),
-                          train_dataset=train_data, processing_class=tokenizer,
-                          callbacks=[logger, rewards, limit, ReleaseMemory()])
+    likelihood = LikelihoodReward(tokenizer, sidmap, settings.likelihood_reward) if settings.likelihood_reward else None
+    trainer = _trainer_class()(model=model, reward_funcs=reward_funcs + ([likelihood] if likelihood else []),
+                               args=_config(settings, resolve_device().type), train_dataset=train_data,
+                               processing_class=tokenizer, callbacks=[logger, rewards, limit, ReleaseMemory()])
+    if likelihood:
+        likelihood.model = trainer.model  # the policy as it trains (the "default" adapter is active when TRL scores)
     _sync_reference(trainer.model)
     _, seconds = run_trainer(trainer, store, settings.run, resume)
     if "ref" in trainer.model.peft_config:
@@ -271,6 +284,8 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
               "reward_first5": mean_of(logs[:5], "reward"), "reward_last5": mean_of(logs[-5:], "reward"),
               "sid_reward_first5": mean_of(logs[:5], "sid_reward"), "sid_reward_last5": mean_of(logs[-5:], "sid_reward"),
               "grounded_first5": mean_of(logs[:5], "grounded"), "grounded_last5": mean_of(logs[-5:], "grounded"),
+              "target_prob_first5": mean_of(logs[:5], "target_prob"),
+              "target_prob_last5": mean_of(logs[-5:], "target_prob"),
               "exact_last5": mean_of(logs[-5:], "exact"), "parseable_last5": mean_of(logs[-5:], "parseable"),
               "kl_last5": mean_of(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
               "resumed_from": resume and relative_to_repo(resume)}

@@ -19,7 +19,19 @@ steps from an outcome-only reward let the conclusion drift from the answer it pr
 fired on 8.5% of the parent's traces and 42.5% of the child's), because the SID reward never reads
 the reasoning. TRL sums the two (`reward`) and logs each (`rewards/<name>/mean`).
 
-The reward reads the completion text. SID tokens are NON-special added tokens
+Optionally (`train grpo --likelihood-reward V`) a third reward, `LikelihoodReward`, adds V x the
+policy's own mean per-token probability of the TARGET's SID right after the completion's reasoning
+(prompt + reasoning up to `</think>`, the target's SID tokens scored by teacher forcing; 0 when the
+reasoning never closes). It is an outcome reward (it reads only the target, as the rule does), but
+dense: the rule pays a level-1 match of a sampled answer, which at temperature 1 is rare (about one
+completion of a step's 16 in the cpu-preset runs), so most groups differ only by the real-item bonus;
+every reasoning changes the target's probability, and the evaluation ranks items by exactly that
+probability after the reasoning. The reference-probability reward of RLPR (Yu et al., 2025), which
+takes the mean token probability rather than its log for its lower variance. Within a group the
+prompt's own baseline cancels in the advantages, so what is rewarded is how much a reasoning raises
+the target over its siblings.
+
+The rule rewards read the completion text. SID tokens are NON-special added tokens
 (`core.llm.sid_tokens`), so TRL's `batch_decode(..., skip_special_tokens=True)` keeps them;
 `tests/train/test_rewards.py` checks the text TRL hands over against the completion ids.
 """
@@ -146,6 +158,61 @@ class GroundedReward:
         if log_metric is not None and clean:
             log_metric("grounded", sum(clean) / len(clean))
         return [self.value if ok else 0.0 for ok in clean]
+
+
+def target_likelihoods(model, tokenizer, sidmap: SidMap, prompts: list[str], completion_ids: list[list[int]],
+                       targets: list[str]) -> list[float | None]:
+    """Per completion: the mean per-token probability the model gives the target's SID right after the
+    completion's reasoning (prompt, then the completion's tokens up to the one that completes `</think>`),
+    or None when the completion never closes `</think>`. `prompts` are rendered text, one per completion;
+    a run of completions with the same prompt (a GRPO group) shares one prompt forward
+    (`core.decode.logps.completion_logps`). No gradients."""
+    import math
+
+    import torch
+
+    from core.decode.logps import completion_logps
+    from core.eval.traces import think_end_length
+
+    if not len(prompts) == len(completion_ids) == len(targets):
+        raise ValueError("one prompt and one target per completion")
+    out: list[float | None] = [None] * len(prompts)
+    runs: dict[str, list[tuple[int, list[int]]]] = {}
+    for i, (prompt, ids, target) in enumerate(zip(prompts, completion_ids, targets)):
+        kept = think_end_length(tokenizer, list(ids))
+        if kept is not None:
+            answer = tokenizer.convert_tokens_to_ids(sidmap.sid_tokens(target))
+            runs.setdefault(prompt, []).append((i, list(ids[:kept]) + answer))
+    with torch.no_grad():
+        for prompt, rows in runs.items():
+            sums = completion_logps(model, tokenizer, [prompt], [[seq for _, seq in rows]], last=sidmap.levels)[0]
+            for (i, _), total in zip(rows, sums.tolist()):
+                out[i] = math.exp(total / sidmap.levels)
+    return out
+
+
+class LikelihoodReward:
+    """A TRL reward function: `value` x the policy's mean per-token probability of the target's SID after
+    each completion's reasoning (`target_likelihoods`), 0 when the reasoning never closes. TRL passes the
+    completions' token ids (`completion_ids`); `model` is the policy, set once the trainer holds it. Logs
+    the mean probability over closed reasonings as `target_prob`."""
+
+    __name__ = "likelihood_reward"
+
+    def __init__(self, tokenizer, sidmap: SidMap, value: float, model=None):
+        self.tokenizer, self.sidmap, self.value, self.model = tokenizer, sidmap, value, model
+
+    def __call__(self, prompts, completions, completion_ids, target, log_metric=None, **kwargs) -> list[float]:
+        from core.llm.prompts import render_prompt
+
+        if self.model is None:
+            raise RuntimeError("LikelihoodReward needs the policy: set .model before training")
+        texts = [p if isinstance(p, str) else render_prompt(self.tokenizer, p) for p in prompts]
+        probs = target_likelihoods(self.model, self.tokenizer, self.sidmap, texts, completion_ids, target)
+        closed = [p for p in probs if p is not None]
+        if log_metric is not None and closed:
+            log_metric("target_prob", sum(closed) / len(closed))
+        return [self.value * (p or 0.0) for p in probs]
 
 
 def _text(completion) -> str:

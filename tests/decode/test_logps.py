@@ -47,6 +47,25 @@ def test_shared_prompt_equals_concatenation_in_value_and_gradient(toy_sidmap):
                          for n, p in model.named_parameters() if p.grad is not None)
 
 
+def test_last_tokens_alone_are_summed_after_the_rest_as_context(toy_sidmap):
+    # `last`: a reasoning before the SID is context, only the SID's tokens are scored
+    model, tokenizer = tiny_model()
+    prompt = "A prompt"
+    completions = [[40, 41, 42, 43, 44], [50, 51, 52], [60, 61, 62, 63]]
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        got = completion_logps(model, tokenizer, [prompt], [completions], last=3)[0]
+        full = completion_logps(model, tokenizer, [prompt], [completions])[0]
+        for j, ids in enumerate(completions):
+            logp = torch.log_softmax(model(torch.tensor([prompt_ids + ids])).logits.float(), dim=-1)[0]
+            start = len(prompt_ids) + len(ids) - 3
+            expected = sum(logp[start - 1 + k, t] for k, t in enumerate(ids[-3:]))
+            torch.testing.assert_close(got[j], expected, rtol=1e-4, atol=1e-4)
+    assert got[1] == pytest.approx(full[1].item(), abs=1e-4) and abs(got[0] - full[0]) > 1e-3
+    with pytest.raises(ValueError, match="at least last=4 tokens"):
+        completion_logps(model, tokenizer, [prompt], [completions], last=4)
+
+
 def test_uneven_completion_counts_are_refused(toy_sidmap):
     model, tokenizer = tiny_model()
     with pytest.raises(ValueError):

@@ -13,7 +13,15 @@ from core.data.schema import Dataset, Item
 from core.data.split import Example
 from core.decode.beam import constrained_topk
 from core.decode.trie import SidTrie
-from core.eval.traces import close_reasoning, closed_rate, generate_reasoning, load_traces, reasoned_prompts, save_traces
+from core.eval.traces import (
+    close_reasoning,
+    closed_rate,
+    generate_reasoning,
+    load_traces,
+    reasoned_prompts,
+    save_traces,
+    think_end_length,
+)
 from core.llm.prompts import render_prompt
 from core.llm.sid_tokens import add_sid_tokens
 from core.llm.tiny import tiny_model
@@ -64,6 +72,16 @@ def test_close_reasoning():
     assert close_reasoning("<a_1><b_0><c_1>") == ("", False)  # answered without thinking: search from the prompt
     pairs = [close_reasoning(t) for t in ("<think>a</think>", "<think>b", "<a_1>", "<think>c</think><a_2>")]
     assert closed_rate(pairs) == 0.5 and closed_rate([]) == 0.0
+
+
+def test_think_end_length_is_the_shortest_prefix_that_closes():
+    _, tokenizer = tiny_model()
+    ids = tokenizer("<think>\nlikes drama\n</think>The answer </think> again", add_special_tokens=False)["input_ids"]
+    n = think_end_length(tokenizer, ids)
+    assert tokenizer.decode(ids[:n]).endswith("</think>") and "</think>" not in tokenizer.decode(ids[:n - 1])
+    assert tokenizer.decode(ids[:n]).count("</think>") == 1
+    assert think_end_length(tokenizer, tokenizer("<think>\nno end", add_special_tokens=False)["input_ids"]) is None
+    assert think_end_length(tokenizer, []) is None
 
 
 def test_reasoning_is_generated_until_think_end(thinker):

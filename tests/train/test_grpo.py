@@ -66,18 +66,22 @@ def reason_world(toy_world, tmp_path):
 
 def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
     settings = settings_for("quick", max_steps=2, batch_size=2, group_size=4, max_completion_length=16,
-                            learning_rate=5e-3, warmup_steps=0, save_steps=100, grounding_reward=0.2)
+                            learning_rate=5e-3, warmup_steps=0, save_steps=100, grounding_reward=0.2,
+                            likelihood_reward=0.5)
     record = train_grpo(settings, store)
     assert record["steps"] == 2 and record["completions"] == 16 and record["parent"] == "reason"
     logs = {}
     for row in store.rows("run_logs", "run = 'grpo'"):
         logs.setdefault(row["key"], {})[row["step"]] = row["value"]
     for key in ("reward", "reward_std", "parseable", "exact", "kl", "completion_length", "loss", "sid_reward",
-                "grounded"):
+                "grounded", "likelihood_reward", "target_prob"):
         assert set(logs[key]) == {1, 2}, key
     assert logs["parseable"][1] > 0 and logs["reward_std"][1] > 0  # answers parse, and differ within groups
     assert 0 <= logs["grounded"][1] <= 1 and logs["reward"][1] == pytest.approx(
-        logs["sid_reward"][1] + 0.2 * logs["grounded"][1], abs=1e-5)  # the two rule rewards, summed
+        logs["sid_reward"][1] + 0.2 * logs["grounded"][1] + logs["likelihood_reward"][1], abs=1e-5)  # summed
+    # the policy learnt to write the target's SID half the time: its probability after the reasoning is real
+    assert 0.01 < logs["target_prob"][1] <= 1 and 0 < logs["likelihood_reward"][1] <= 0.5 * logs["target_prob"][1] + 1e-6
+    assert record["target_prob_first5"] is not None
     assert logs["kl"][1] == pytest.approx(0.0, abs=1e-6)  # the reference is the reason adapter, SID rows included
     assert 0 < logs["completion_length"][1] <= 16
     before, after = load_file(reason_world.reason / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
@@ -151,6 +155,8 @@ def test_bad_grpo_settings_are_one_line_errors():
         settings_for("quick", temperature=0.0)
     with pytest.raises(SidLensError, match="grounding-reward"):
         settings_for("quick", grounding_reward=-0.1)
+    with pytest.raises(SidLensError, match="likelihood-reward"):
+        settings_for("quick", likelihood_reward=-1.0)
     with pytest.raises(SidLensError, match="micro-batch must divide the step's 2 x 4 = 8"):
         settings_for("quick", micro_batch=3)
     import importlib.util

@@ -100,3 +100,44 @@ def test_grounded_reward_pays_only_clean_reasoning_that_agrees_with_its_answer()
     tied = GroundedReward(grounded.checker, value=0.2, needs_level=1)
     assert tied(None, [clean] * 2, [["1"]] * 2, target=["3", "9"]) == [0.2, 0.0]  # the answer Emma is <1,2,0>
     assert tied(None, [clean], [["1"]]) == [0.2]  # no target column: as without needs_level
+
+
+def test_target_likelihood_scores_the_target_sid_after_the_reasoning_alone():
+    # the reasoning up to </think> is context, the answer the completion wrote is ignored, the target's SID
+    # tokens are scored: their mean token probability, as the plain forward over prompt + reasoning + SID gives
+    import math
+
+    import torch
+
+    from core.llm.sid_tokens import add_sid_tokens
+    from core.llm.tiny import tiny_model
+    from core.train.rewards import LikelihoodReward, target_likelihoods
+
+    model, tokenizer = tiny_model()
+    add_sid_tokens(model, tokenizer, SIDMAP)
+
+    def ids(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    prompts = ["First prompt", "First prompt", "Second, longer prompt", "First prompt"]
+    completions = ["<think>\nlikes drama\n</think><a_3><b_3><c_3>", "<think>\nx\n</think>",
+                   "<think>\nsomething else\n</think><a_1><b_2><c_0>", "<think>\nnever closed"]
+    targets = ["1", "2", "1", "1"]
+    got = target_likelihoods(model, tokenizer, SIDMAP, prompts, [ids(c) for c in completions], targets)
+    assert got[3] is None  # no </think>: nothing to score after
+    with torch.no_grad():
+        for prompt, completion, target, value in list(zip(prompts, completions, targets, got))[:3]:
+            context = ids(prompt) + ids(completion.partition("</think>")[0] + "</think>")
+            answer = tokenizer.convert_tokens_to_ids(SIDMAP.sid_tokens(target))
+            logp = torch.log_softmax(model(torch.tensor([context + answer])).logits.float(), dim=-1)[0]
+            mean = sum(logp[len(context) - 1 + k, t].item() for k, t in enumerate(answer)) / len(answer)
+            assert value == pytest.approx(math.exp(mean), rel=1e-3)
+    logged = {}
+    reward = LikelihoodReward(tokenizer, SIDMAP, 2.0, model=model)
+    values = reward(prompts=prompts, completions=completions, completion_ids=[ids(c) for c in completions],
+                    target=targets, log_metric=lambda name, value: logged.__setitem__(name, value))
+    assert values == pytest.approx([2 * got[0], 2 * got[1], 2 * got[2], 0.0], rel=1e-5)
+    assert logged["target_prob"] == pytest.approx(sum(got[:3]) / 3, rel=1e-5)
+    with pytest.raises(RuntimeError, match="needs the policy"):
+        LikelihoodReward(tokenizer, SIDMAP, 2.0)(prompts=prompts, completions=completions,
+                                                 completion_ids=[ids(c) for c in completions], target=targets)
