@@ -79,7 +79,7 @@ if st.button("Sample the group", type="primary", key="sample_group"):
                                          max_new, int(seed), grounded_by=grounded_by, history=history,
                                          likelihood=float(likelihood))
         st.session_state[GROUP] = {"variant": variant["name"], "history": history, "prompt": prompt,
-                                   "target": target, "group": group}
+                                   "target": target, "group": group, "likelihood": float(likelihood)}
 
 result = st.session_state.get(GROUP)
 if result:
@@ -102,7 +102,7 @@ if result:
                    ("(not an item)" if g.parsed else "(no SID after </think>)"), "levels matched": g.levels,
                    "real item": bool(g.answer_item),
                    **({} if g.grounded is None else {"grounded": g.grounded}),
-                   **({} if not likelihood else {"target prob": None if g.target_prob is None
+                   **({} if not result.get("likelihood") else {"target prob": None if g.target_prob is None
                                                  else round(g.target_prob, 4)}),
                    "reward": round(g.reward, 3), "advantage": round(g.advantage, 3)}
                   for n, g in enumerate(group, start=1)], hide_index=True, key="group_table")

@@ -1,4 +1,3 @@
-
 """Reasoning evaluation on a tiny model that has learnt to think before its SID: the reasoning is
 cut at `</think>` (or closed when the budget runs out), the search continues after it, and one trace
 per user is stored with its top-10, target rank and faithfulness flags."""
