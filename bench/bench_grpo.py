@@ -69,7 +69,7 @@ def run(args) -> dict:
     from core.decode.trie import SidTrie
     from core.eval.traces import ReasoningPrefill, reasoned_prompts
     from core.llm.prompts import history_window, render_prompt, variant_messages
-    from core.train.grpo import _config, _reward_logger, _sync_reference, _trainer_class, rl_dataset, settings_for
+    from core.train.grpo import _config, _ready, _reward_logger, _trainer_class, rl_dataset, settings_for
     from core.train.rewards import LikelihoodReward, SidReward
 
     torch.set_num_threads(args.threads)
@@ -112,9 +112,7 @@ def run(args) -> dict:
                               args=_config(settings, "cpu"),
                               train_dataset=rl_dataset(dataset, sidmap, settings.max_steps * settings.batch_size, 0, meta),
                               processing_class=tokenizer, callbacks=[rewards, StepClock()])
-        _sync_reference(trainer.model)
-        if likelihood:
-            likelihood.model = trainer.model
+        _ready(trainer)
         trainer.train()
     begins = [t for kind, t in step_ends if kind == "begin"]
     ends = [t for kind, t in step_ends if kind == "end"]

@@ -192,6 +192,19 @@ def _sync_reference(model) -> int:
     return copied
 
 
+def _ready(trainer) -> None:
+    """What a built GRPO trainer needs before it trains (one home for `train grpo` and bench/bench_grpo.py):
+    the "ref" adapter synced from the parent (`_sync_reference`), and the policy handed to the rewards that
+    score with it (`LikelihoodReward.model`: TRL wraps the model at construction, so it exists only now;
+    the "default" adapter is active when TRL scores)."""
+    from core.train.rewards import LikelihoodReward
+
+    for func in trainer.reward_funcs:
+        if isinstance(func, LikelihoodReward):
+            func.model = trainer.model
+    _sync_reference(trainer.model)
+
+
 def _trainer_class():
     """TRL's GRPOTrainer with its per-token log-probs computed one prompt per group
     (`core.decode.logps.grouped_token_logps`): the policy's loss, the reference's KL term and any old-policy
@@ -265,14 +278,12 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
         TimeLimit(settings.max_minutes or None)
     reward_funcs = [SidReward(sidmap)] + (
         [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward, settings.grounding_needs_level)]
-        if settings.grounding_reward else [])
-    likelihood = LikelihoodReward(tokenizer, sidmap, settings.likelihood_reward) if settings.likelihood_reward else None
-    trainer = _trainer_class()(model=model, reward_funcs=reward_funcs + ([likelihood] if likelihood else []),
+        if settings.grounding_reward else []) + (
+        [LikelihoodReward(tokenizer, sidmap, settings.likelihood_reward)] if settings.likelihood_reward else [])
+    trainer = _trainer_class()(model=model, reward_funcs=reward_funcs,
                                args=_config(settings, resolve_device().type), train_dataset=train_data,
                                processing_class=tokenizer, callbacks=[logger, rewards, limit, ReleaseMemory()])
-    if likelihood:
-        likelihood.model = trainer.model  # the policy as it trains (the "default" adapter is active when TRL scores)
-    _sync_reference(trainer.model)
+    _ready(trainer)
     _, seconds = run_trainer(trainer, store, settings.run, resume)
     if "ref" in trainer.model.peft_config:
         trainer.model.delete_adapter("ref")
