@@ -25,7 +25,13 @@ those too (tested: the first step's KL is exactly 0). The ref adapter is dropped
 
 Per step the store gets, besides loss and learning rate (`StoreLogger`): mean reward, reward std,
 share of parseable answers, share of exact hits, KL, mean completion length, entropy and the
-share of groups whose rewards were all equal (no learning signal).
+share of groups whose rewards were all equal (no learning signal). Those step means mix learning
+with which users a step drew; `--probe-users N` also scores the same N validation users (greedy
+reasoning: the target SID's probability after it and the answer's rule reward) before the first
+step, every `--save-steps` and after the last, so the curve of one fixed set shows the learning.
+`--scale-rewards none` takes the advantages unscaled (Dr. GRPO): with the dense likelihood reward
+most groups differ by a few hundredths, which the paper's per-group std scaling blows up to unit
+advantages, noise included.
 
 Why TRL: generation, group advantages, clipping, the KL term and the logging are all there and
 run on CPU without vLLM; the only gaps were the reference's SID rows (above) and that
@@ -82,6 +88,14 @@ class GRPOSettings(TrainerSettings):
     likelihood_reward: float = field(default=0.0, metadata={
         "help": "added to the reward: this x the policy's mean token probability of the target's SID right after "
                 "the completion's reasoning (core.train.rewards.LikelihoodReward: a dense outcome reward; 0 = off)"})
+    scale_rewards: str = field(default="group", metadata={
+        "choices": ("group", "batch", "none"),
+        "help": "how advantages are scaled (TRL): by each group's reward std (the paper), by the step's std, or "
+                "not at all (Dr. GRPO: a group whose rewards differ by noise then barely moves the policy)"})
+    probe_users: int = field(default=0, metadata={
+        "help": "validation users scored with greedy reasoning before the first step, every --save-steps steps "
+                "and after the last: the target SID's probability after the reasoning and the greedy answer's "
+                "rule reward, on the same users each time (probe_target_prob, probe_sid_reward; 0 = off)"})
     epsilon: float = field(default=0.2, metadata={"help": "clipping range of the policy ratio"})
     micro_batch: int = field(default=0, metadata={
         "help": "completions per forward/backward pass (0 = all batch_size x group_size at once); smaller lowers "
@@ -108,6 +122,10 @@ class GRPOSettings(TrainerSettings):
             raise SidLensError(f"--grounding-reward must be >= 0, not {self.grounding_reward}")
         if self.likelihood_reward < 0:
             raise SidLensError(f"--likelihood-reward must be >= 0, not {self.likelihood_reward}")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise SidLensError(f"--scale-rewards must be group, batch or none, not {self.scale_rewards!r}")
+        if self.probe_users < 0:
+            raise SidLensError(f"--probe-users must be >= 0, not {self.probe_users}")
         if self.grounding_needs_level < 0:
             raise SidLensError(f"--grounding-needs-level must be >= 0, not {self.grounding_needs_level}")
         if self.use_vllm:
@@ -174,6 +192,75 @@ def _reward_logger(store: Store, run: str):
                 store.log_steps(run, state.global_step, values)
 
     return RewardLogger()
+
+
+def probe_scores(model, tokenizer, sidmap, prompts: list[str], targets: list[str], max_new_tokens: int,
+                 bf16: bool = False) -> dict[str, float]:
+    """Greedy completions of `prompts` (rendered) by `model`: {"probe_target_prob": the mean over them of the
+    target's SID probability after the reasoning (`target_likelihoods`, 0 for a reasoning never closed),
+    "probe_sid_reward": the mean rule reward of the answer written (`SidReward`), "probe_closed": the share
+    that closed `</think>`}. The model is put back in training mode if it was in it."""
+    import torch
+
+    from core.decode.inputs import encode_prompts, model_device, pad_token_id
+    from core.llm.precision import autocast
+    from core.train.rewards import SidReward, target_likelihoods
+
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), autocast(model_device(model).type, bf16):
+            batch = encode_prompts(tokenizer, prompts, model_device(model))
+            out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
+                                 max_new_tokens=max_new_tokens, pad_token_id=pad_token_id(tokenizer))
+            ids = out[:, batch["input_ids"].shape[1]:].tolist()
+            probs = target_likelihoods(model, tokenizer, sidmap, prompts, ids, targets)
+    finally:
+        model.train(training)
+    texts = tokenizer.batch_decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    rewards = SidReward(sidmap)(prompts, texts, target=targets)
+    return {"probe_target_prob": sum(p or 0.0 for p in probs) / len(probs),
+            "probe_sid_reward": sum(rewards) / len(rewards),
+            "probe_closed": sum(p is not None for p in probs) / len(probs)}
+
+
+def _probe(store: Store, settings: GRPOSettings, dataset, sidmap, tokenizer, meta: dict):
+    """A callback that runs `probe_scores` on the first `settings.probe_users` validation users before the
+    first step (or the resumed one), every `save_steps` steps and after the last, and logs the scores to the
+    store at that step. Why: each GRPO step draws other users, so its reward mixes how hard they are with
+    what the policy learnt; the same users before and after show the learning alone."""
+    from transformers import TrainerCallback
+
+    from core.data.split import Split
+    from core.eval.loading import render_prompts
+
+    examples = Split(dataset, window=history_window(meta)).examples("valid")[:settings.probe_users]
+    prompts = render_prompts(tokenizer, sidmap, dataset, examples, meta)
+    targets = [ex.target for ex in examples]
+
+    class Probe(TrainerCallback):
+        def __init__(self):
+            self.history: list[dict] = []
+
+        def _score(self, args, state, model):
+            if not state.is_world_process_zero or (self.history and self.history[-1]["step"] == state.global_step):
+                return
+            scores = probe_scores(model, tokenizer, sidmap, prompts, targets, settings.max_completion_length,
+                                  bf16=args.bf16)
+            self.history.append({"step": state.global_step, **scores})
+            store.log_steps(settings.run, state.global_step, scores)
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self._score(args, state, model)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step % settings.save_steps == 0:
+                self._score(args, state, model)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            self._score(args, state, model)
+
+    return Probe()
 
 
 def _sync_reference(model) -> int:
@@ -244,6 +331,7 @@ def _config(settings: GRPOSettings, device: str):
                       gradient_accumulation_steps=total // micro, steps_per_generation=total // micro,
                       num_generations=settings.group_size, max_completion_length=settings.max_completion_length,
                       temperature=settings.temperature, beta=settings.beta, epsilon=settings.epsilon,
+                      scale_rewards=settings.scale_rewards,
                       gradient_checkpointing=False, bf16=settings.bf16(device),
                       use_cpu=device == "cpu", seed=settings.seed, data_seed=settings.seed, disable_dropout=True,
                       use_vllm=settings.use_vllm, vllm_mode="colocate",
@@ -276,13 +364,15 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
                 resume=resume)
     logger, rewards, limit = StoreLogger(store, settings.run), _reward_logger(store, settings.run), \
         TimeLimit(settings.max_minutes or None)
+    probe = _probe(store, settings, dataset, sidmap, tokenizer, meta) if settings.probe_users else None
+    callbacks = [logger, rewards, limit, ReleaseMemory()] + ([probe] if probe else [])
     reward_funcs = [SidReward(sidmap)] + (
         [GroundedReward(FaithfulnessChecker(dataset, sidmap), settings.grounding_reward, settings.grounding_needs_level)]
         if settings.grounding_reward else []) + (
         [LikelihoodReward(tokenizer, sidmap, settings.likelihood_reward)] if settings.likelihood_reward else [])
     trainer = _trainer_class()(model=model, reward_funcs=reward_funcs,
                                args=_config(settings, resolve_device().type), train_dataset=train_data,
-                               processing_class=tokenizer, callbacks=[logger, rewards, limit, ReleaseMemory()])
+                               processing_class=tokenizer, callbacks=callbacks)
     _ready(trainer)
     _, seconds = run_trainer(trainer, store, settings.run, resume)
     if "ref" in trainer.model.peft_config:
@@ -299,6 +389,8 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
               "target_prob_last5": mean_of(logs[-5:], "target_prob"),
               "exact_last5": mean_of(logs[-5:], "exact"), "parseable_last5": mean_of(logs[-5:], "parseable"),
               "kl_last5": mean_of(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
+              **({"probe_users": settings.probe_users, "probe_first": probe.history[0], "probe_last": probe.history[-1]}
+                 if probe and probe.history else {}),
               "resumed_from": resume and relative_to_repo(resume)}
     return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
                         meta=think_meta(meta, settings, STAGE, history=history_style(meta)),

@@ -67,7 +67,7 @@ def reason_world(toy_world, tmp_path):
 def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
     settings = settings_for("quick", max_steps=2, batch_size=2, group_size=4, max_completion_length=16,
                             learning_rate=5e-3, warmup_steps=0, save_steps=100, grounding_reward=0.2,
-                            likelihood_reward=0.5)
+                            likelihood_reward=0.5, probe_users=3)
     record = train_grpo(settings, store)
     assert record["steps"] == 2 and record["completions"] == 16 and record["parent"] == "reason"
     logs = {}
@@ -83,6 +83,12 @@ def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
     assert 0.01 < logs["target_prob"][1] <= 1 and 0 < logs["likelihood_reward"][1] <= 0.5 * logs["target_prob"][1] + 1e-6
     assert record["target_prob_first5"] is not None
     assert logs["kl"][1] == pytest.approx(0.0, abs=1e-6)  # the reference is the reason adapter, SID rows included
+    # the fixed validation users are scored before the first step and after the last, and only then
+    for key in ("probe_target_prob", "probe_sid_reward", "probe_closed"):
+        assert set(logs[key]) == {0, 2}, key
+    assert logs["probe_closed"][0] == 1.0 and 0 < logs["probe_target_prob"][0] <= 1  # the parent writes THOUGHT
+    assert record["probe_first"]["step"] == 0 and record["probe_last"]["step"] == 2
+    assert record["probe_first"]["probe_target_prob"] == logs["probe_target_prob"][0]
     assert 0 < logs["completion_length"][1] <= 16
     before, after = load_file(reason_world.reason / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
     assert before.keys() == after.keys()  # the frozen "ref" copy is not saved
@@ -90,6 +96,42 @@ def test_grpo_steps_log_rewards_and_move_the_adapter(reason_world, store):
     meta = read_meta(settings.out_dir)
     assert meta["think"] is True and meta["stage"] == "grpo" and meta["window"] == 5
     assert store.run("grpo")["parent"] == "reason"
+
+
+def test_probe_scores_are_the_greedy_completions_own(reason_world, store):
+    # the probe scores what the model writes greedily: the rule reward of that text and the target's
+    # probability after that reasoning, and it leaves the model in the mode it found it in
+    from core.decode.inputs import encode_prompts
+    from core.train.grpo import probe_scores
+    from core.train.rewards import SidReward, target_likelihoods
+    from core.train.stage import load_parent
+
+    _, _, dataset, sidmap, model, tokenizer, meta = load_parent(store, "reason")
+    rows = rl_dataset(dataset, sidmap, 4, seed=0, meta=meta)
+    prompts = [render_prompt(tokenizer, row["prompt"]) for row in rows]
+    targets = [row["target"] for row in rows]
+    model.train()
+    scores = probe_scores(model, tokenizer, sidmap, prompts, targets, max_new_tokens=16)
+    assert model.training
+    model.eval()
+    batch = encode_prompts(tokenizer, prompts)  # the same batch, so the same greedy texts on any machine
+    with torch.no_grad():
+        out = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
+                             max_new_tokens=16, pad_token_id=tokenizer.pad_token_id)
+    ids = out[:, batch["input_ids"].shape[1]:].tolist()
+    texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
+    probs = target_likelihoods(model, tokenizer, sidmap, prompts, ids, targets)
+    assert scores["probe_sid_reward"] == pytest.approx(sum(SidReward(sidmap)(prompts, texts, target=targets)) / 4)
+    assert scores["probe_target_prob"] == pytest.approx(sum(p or 0.0 for p in probs) / 4, rel=1e-3)
+    assert scores["probe_target_prob"] > 0.05  # the parent writes the target's SID half the time
+
+
+def test_bad_scale_rewards_is_one_line():
+    with pytest.raises(SidLensError, match="--scale-rewards"):
+        settings_for("quick", scale_rewards="std").check()
+    from core.train.grpo import _config
+
+    assert _config(settings_for("cpu", scale_rewards="none"), "cpu").scale_rewards == "none"
 
 
 def test_micro_batches_make_the_same_update(reason_world, store):
