@@ -29,9 +29,11 @@ share of groups whose rewards were all equal (no learning signal). Those step me
 with which users a step drew; `--probe-users N` also scores the same N validation users (greedy
 reasoning: the target SID's probability after it and the answer's rule reward) before the first
 step, every `--save-steps` and after the last, so the curve of one fixed set shows the learning.
-`--scale-rewards none` takes the advantages unscaled (Dr. GRPO): with the dense likelihood reward
-most groups differ by a few hundredths, which the paper's per-group std scaling blows up to unit
-advantages, noise included.
+`--scale-rewards`: with the dense likelihood reward most groups' rewards differ by a few hundredths,
+which the paper's per-group std scaling (`group`) blows up to unit advantages, noise included;
+`batch` divides by the std of the whole step's rewards instead (a group with a hit then weighs more
+than one whose samples differ by noise; TRL's `zero_std_groups` log then reads the step's std) and
+`none` leaves them unscaled (Dr. GRPO; the KL term then weighs relatively more).
 
 Why TRL: generation, group advantages, clipping, the KL term and the logging are all there and
 run on CPU without vLLM; the only gaps were the reference's SID rows (above) and that
