@@ -34,6 +34,11 @@ which the paper's per-group std scaling (`group`) blows up to unit advantages, n
 `batch` divides by the std of the whole step's rewards instead (a group with a hit then weighs more
 than one whose samples differ by noise; TRL's `zero_std_groups` log then reads the step's std) and
 `none` leaves them unscaled (Dr. GRPO; the KL term then weighs relatively more).
+`--reasoning-only-loss` takes the loss over each completion's reasoning only (TRL's loss mask ends at
+`</think>`; attention still sees the answer): the likelihood reward scores the target after the
+reasoning whatever SID was sampled after it, so the sampled SID's own gradient is noise with respect
+to that reward, and a fixed set of probe users showed the target's probability falling as the policy
+moved with it in the loss (the grpo card).
 
 Why TRL: generation, group advantages, clipping, the KL term and the logging are all there and
 run on CPU without vLLM; the only gaps were the reference's SID rows (above) and that
@@ -98,6 +103,9 @@ class GRPOSettings(TrainerSettings):
         "help": "validation users scored with greedy reasoning before the first step, every --save-steps steps "
                 "and after the last: the target SID's probability after the reasoning and the greedy answer's "
                 "rule reward, on the same users each time (probe_target_prob, probe_sid_reward; 0 = off)"})
+    reasoning_only_loss: bool = field(default=False, metadata={
+        "help": "take the policy-gradient and KL terms over each completion's reasoning only (its tokens up to the one "
+                "that completes </think>): the SID sampled after it is not itself reinforced or penalised"})
     epsilon: float = field(default=0.2, metadata={"help": "clipping range of the policy ratio"})
     micro_batch: int = field(default=0, metadata={
         "help": "completions per forward/backward pass (0 = all batch_size x group_size at once); smaller lowers "
@@ -281,12 +289,27 @@ def _sync_reference(model) -> int:
     return copied
 
 
-def _ready(trainer) -> None:
+def reasoning_mask(tokenizer, completion_ids, completion_mask):
+    """1 over each completion's reasoning (its tokens up to and including the one that completes `</think>`),
+    0 after it; a completion that never closes `</think>` keeps its `completion_mask` whole."""
+    from core.eval.traces import think_end_length
+
+    mask = completion_mask.clone()
+    for row, (ids, keep) in enumerate(zip(completion_ids.tolist(), completion_mask.tolist())):
+        kept = think_end_length(tokenizer, [t for t, k in zip(ids, keep) if k])
+        if kept is not None:
+            mask[row, kept:] = 0
+    return mask
+
+
+def _ready(trainer, reasoning_only_loss: bool = False) -> None:
     """What a built GRPO trainer needs before it trains (one home for `train grpo` and bench/bench_grpo.py):
-    the "ref" adapter synced from the parent (`_sync_reference`), and the policy handed to the rewards that
+    the "ref" adapter synced from the parent (`_sync_reference`), the policy handed to the rewards that
     score with it (`LikelihoodReward.model`: TRL wraps the model at construction, so it exists only now;
-    the "default" adapter is active when TRL scores)."""
+    the "default" adapter is active when TRL scores), and whether the loss covers the reasoning only."""
     from core.train.rewards import LikelihoodReward
+
+    trainer.reasoning_only_loss = reasoning_only_loss
 
     for func in trainer.reward_funcs:
         if isinstance(func, LikelihoodReward):
@@ -306,6 +329,20 @@ def _trainer_class():
     from core.decode.logps import grouped_token_logps
 
     class SharedPromptGRPOTrainer(GRPOTrainer):
+        reasoning_only_loss = False
+
+        def _generate_and_score_completions(self, inputs):
+            """TRL's rollouts and advantages; with `reasoning_only_loss` the loss mask (TRL's `tool_mask`, which
+            masks the loss but not attention) also drops every token after `</think>`."""
+            output = super()._generate_and_score_completions(inputs)
+            if self.reasoning_only_loss:
+                mask = reasoning_mask(self.processing_class, output["completion_ids"], output["completion_mask"])
+                if "tool_mask" in output:
+                    mask = mask * output["tool_mask"]
+                output["tool_mask"] = mask
+                output["num_items_in_batch"] = self.accelerator.gather(mask.sum()).sum()
+            return output
+
         def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                                batch_size=None, compute_entropy=False, compute_aux_loss=False,
                                                **inputs):
@@ -375,7 +412,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
     trainer = _trainer_class()(model=model, reward_funcs=reward_funcs,
                                args=_config(settings, resolve_device().type), train_dataset=train_data,
                                processing_class=tokenizer, callbacks=callbacks)
-    _ready(trainer)
+    _ready(trainer, settings.reasoning_only_loss)
     _, seconds = run_trainer(trainer, store, settings.run, resume)
     if "ref" in trainer.model.peft_config:
         trainer.model.delete_adapter("ref")

@@ -126,6 +126,56 @@ def test_probe_scores_are_the_greedy_completions_own(reason_world, store):
     assert scores["probe_target_prob"] > 0.05  # the parent writes the target's SID half the time
 
 
+def test_reasoning_mask_ends_at_think_end(reason_world, store):
+    # the loss mask keeps a completion's tokens up to the one completing </think> and drops the SID after it;
+    # a completion that never closes keeps its whole mask, padding stays 0
+    from core.train.grpo import reasoning_mask
+    from core.train.stage import load_parent
+
+    _, _, _, sidmap, _, tokenizer, _ = load_parent(store, "reason")
+    closed = tokenizer(THOUGHT + sidmap.sid_text("3") + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    unclosed = tokenizer("<think>\nstill thinking", add_special_tokens=False)["input_ids"]
+    width = max(len(closed), len(unclosed)) + 2
+    ids = torch.full((2, width), tokenizer.pad_token_id)
+    mask = torch.zeros(2, width, dtype=torch.long)
+    for row, seq in enumerate((closed, unclosed)):
+        ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
+    kept = reasoning_mask(tokenizer, ids, mask)
+    reasoning = len(tokenizer(THOUGHT, add_special_tokens=False)["input_ids"])
+    assert kept[0].tolist() == [1] * reasoning + [0] * (width - reasoning)
+    assert kept[1].equal(mask[1])
+
+
+def test_reasoning_only_loss_masks_the_answer(reason_world, store):
+    # the trainer's rollouts carry a loss mask that ends at </think> (the SID after it is out of the loss,
+    # attention keeps it), and a step with it still moves the adapter
+    from core.train.grpo import _config, _ready, _trainer_class
+    from core.train.rewards import SidReward
+    from core.train.stage import load_parent
+
+    settings = settings_for("quick", run="grpo-r", max_steps=1, batch_size=2, group_size=4, max_completion_length=16,
+                            learning_rate=5e-3, warmup_steps=0, save_steps=100, likelihood_reward=0.5,
+                            reasoning_only_loss=True)
+    _, _, dataset, sidmap, model, tokenizer, meta = load_parent(store, "reason")
+    data = rl_dataset(dataset, sidmap, 2, seed=0, meta=meta)
+    trainer = _trainer_class()(model=model, reward_funcs=[SidReward(sidmap)], args=_config(settings, "cpu"),
+                               train_dataset=data, processing_class=tokenizer)
+    _ready(trainer, reasoning_only_loss=True)
+    out = trainer._generate_and_score_completions([row for row in data for _ in range(4)])
+    loss_mask, completion_mask = out["tool_mask"], out["completion_mask"]
+    assert loss_mask.sum() < completion_mask.sum() and out["num_items_in_batch"] == loss_mask.sum()
+    closed = 0
+    for ids, keep in zip(out["completion_ids"].tolist(), loss_mask.tolist()):
+        end = next((n for n in range(1, len(ids) + 1) if "</think>" in tokenizer.decode(ids[:n])), None)
+        if end is not None:
+            closed += 1
+            assert keep[:end] == [1] * end and not any(keep[end:])
+    assert closed > 0
+    train_grpo(settings, store)
+    before, after = load_file(reason_world.reason / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
+    assert any("lora" in k and not before[k].equal(after[k]) for k in before)
+
+
 def test_bad_scale_rewards_is_one_line():
     with pytest.raises(SidLensError, match="--scale-rewards"):
         settings_for("quick", scale_rewards="std").check()
