@@ -38,7 +38,7 @@ than one whose samples differ by noise; TRL's `zero_std_groups` log then reads t
 `</think>`; attention still sees the answer): the likelihood reward scores the target after the
 reasoning whatever SID was sampled after it, so the sampled SID's own gradient is noise with respect
 to that reward, and a fixed set of probe users showed the target's probability falling as the policy
-moved with it in the loss (the grpo card).
+moved with it in the loss (README, "What GRPO does here").
 
 Why TRL: generation, group advantages, clipping, the KL term and the logging are all there and
 run on CPU without vLLM; the only gaps were the reference's SID rows (above) and that
