@@ -70,6 +70,7 @@ REWARD_KEYS = {"reward": "reward", "reward_std": "reward_std", "parseable": "par
                "frac_reward_zero_std": "zero_std_groups", "rewards/sid_reward/mean": "sid_reward",
                "grounded": "grounded", "rewards/likelihood_reward/mean": "likelihood_reward",
                "target_prob": "target_prob"}
+SCALE_REWARDS = ("group", "batch", "none")  # TRL's advantage scalings (GRPOConfig.scale_rewards)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class GRPOSettings(TrainerSettings):
         "help": "added to the reward: this x the policy's mean token probability of the target's SID right after "
                 "the completion's reasoning (core.train.rewards.LikelihoodReward: a dense outcome reward; 0 = off)"})
     scale_rewards: str = field(default="group", metadata={
-        "choices": ("group", "batch", "none"),
+        "choices": SCALE_REWARDS,
         "help": "how advantages are scaled (TRL): by each group's reward std (the paper), by the step's std, or "
                 "not at all (Dr. GRPO: a group whose rewards differ by noise then barely moves the policy)"})
     probe_users: int = field(default=0, metadata={
@@ -132,8 +133,8 @@ class GRPOSettings(TrainerSettings):
             raise SidLensError(f"--grounding-reward must be >= 0, not {self.grounding_reward}")
         if self.likelihood_reward < 0:
             raise SidLensError(f"--likelihood-reward must be >= 0, not {self.likelihood_reward}")
-        if self.scale_rewards not in ("group", "batch", "none"):
-            raise SidLensError(f"--scale-rewards must be group, batch or none, not {self.scale_rewards!r}")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise SidLensError(f"--scale-rewards must be {', '.join(SCALE_REWARDS)}, not {self.scale_rewards!r}")
         if self.probe_users < 0:
             raise SidLensError(f"--probe-users must be >= 0, not {self.probe_users}")
         if self.grounding_needs_level < 0:
