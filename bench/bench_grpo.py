@@ -138,6 +138,7 @@ def run(args) -> dict:
     cached_seconds = time.perf_counter() - started
     return {"source": source, "threads": args.threads, "settings": settings, "step_seconds": step_seconds,
             "rollout_tps": rollout_tps, "generate_seconds": spent[1:], "lengths": lengths, "preset": args.preset,
+            "grpo_precision": "bf16" if trainer.args.bf16 else "fp32",
             "likelihood_seconds": scored[1:],
             "reasoning_tokens": [len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in reasonings],
             "closed": closed, "users": len(examples), "reasoning_seconds": reasoning_seconds,
@@ -152,7 +153,8 @@ def report(r: dict) -> str:
         f"`.venv/bin/python bench/bench_grpo.py --preset {r['preset']} --likelihood-reward {s.likelihood_reward:g} "
         f"--steps {len(r['step_seconds'])} --threads {r['threads']} --users {r['users']}` on {datetime.date.today()}; "
         f"machine: {machine()}, 2 cores (shared), torch "
-        f"{torch.__version__}, {r['threads']} thread(s), fp32; policy: {r['source']}. GRPO {r['preset']} preset "
+        f"{torch.__version__}, {r['threads']} thread(s), GRPO steps in {r['grpo_precision']} (`--dtype auto`, as "
+        f"`train grpo`), the evaluation figures in fp32; policy: {r['source']}. GRPO {r['preset']} preset "
         f"shapes: {s.batch_size} prompts x {s.group_size} samples per step, completions up to "
         f"{s.max_completion_length} tokens, beta {s.beta} (one extra reference forward per step), micro-batch "
         f"{s.micro_batch or 'off'}, TRL GRPOTrainer with shared-prompt log-probs; median of "
