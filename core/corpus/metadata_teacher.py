@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections import Counter
 from typing import Sequence
 
 from core.corpus.context import CorpusContext, HistoryFacts
@@ -172,7 +171,7 @@ class MetadataTeacher:
         return first + f" Before it came {context.labelled(before)}, which is {self._genre_line(context, before)}."
 
     def _dominant(self, history, context, key) -> str | None:
-        counts = genre_counts(history, context)
+        counts = context.dataset.genre_counts(history)
         if not counts:
             return None
         genre = min(counts, key=lambda g: (-counts[g], g))
@@ -183,7 +182,7 @@ class MetadataTeacher:
                      f"Most of the history is {genre}, for example {named}."], *key, "dominant")
 
     def _era(self, history, context, key) -> str | None:
-        decade = usual_decade(history, context)
+        decade = context.dataset.usual_decade(history)
         if decade is None:
             return None
         example = next(i for i in reversed(history) if (context.dataset.items[i].year or 0) // 10 * 10 == decade)
@@ -201,7 +200,7 @@ class MetadataTeacher:
                      f"{context.labelled(same[-1])} in their history belongs to a series."], *key, "series")
 
     def _profile(self, history, context, key) -> str | None:
-        counts = genre_counts(history, context)
+        counts = context.dataset.genre_counts(history)
         top = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
         if len(top) < 2:
             return None
@@ -215,9 +214,9 @@ class MetadataTeacher:
         follows the guess (the first checkable traces did so, and the reasoning variant's HR@10 fell
         to a fifth of the sft's)."""
         item = context.dataset.items[target]
-        counts = genre_counts(history, context)
+        counts = context.dataset.genre_counts(history)
         shared = sorted((g for g in item.genres if g in counts), key=lambda g: (-counts[g], g))
-        usual = usual_decade(history, context)
+        usual = context.dataset.usual_decade(history)
         era = f" from the {usual}s" if item.year and item.year // 10 * 10 == usual else ""
         if not shared:
             return pick(["Next they may try something outside their usual genres.",
@@ -225,22 +224,6 @@ class MetadataTeacher:
         kind = f"{article(shared[0])} {shared[0]} title{era}"
         return pick([f"So the next one is likely {kind}, in line with their taste.", f"A fitting next pick is {kind}.",
                      f"Next they will probably watch {kind}."], *key, "end")
-
-
-def genre_counts(history, context) -> Counter:
-    """How many history items carry each genre (the dominant, profile and conclusion claims read it)."""
-    return Counter(g for i in history for g in context.dataset.items[i].genres)
-
-
-def decade_counts(history, context) -> Counter:
-    """How many history items are from each decade (1990 for 1995); items without a year are left out."""
-    return Counter(context.dataset.items[i].year // 10 * 10 for i in history if context.dataset.items[i].year)
-
-
-def usual_decade(history, context) -> int | None:
-    """The decade most history items are from (the earliest on a tie); None when no item has a year."""
-    decades = decade_counts(history, context)
-    return min(decades, key=lambda d: (-decades[d], d)) if decades else None
 
 
 SERIES_TAIL = re.compile(r"(\s*(:.*|\b(part\s+)?([ivx]+|\d+)\b.*))$", re.IGNORECASE)

@@ -5,7 +5,9 @@ has to care where a dataset came from.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,23 @@ class Dataset:
     users: dict[str, User]
     sequences: dict[str, list[Interaction]]
     meta: dict = field(default_factory=dict)
+
+    def genre_counts(self, history: Iterable[str]) -> Counter:
+        """How many of `history`'s items carry each genre: what the teacher's "recurs most" and "taste
+        leans to" claims state, what the faithfulness checker checks them against and what the summary
+        prompt lists (one count for all three)."""
+        return Counter(g for i in history for g in self.items[i].genres)
+
+    def decade_counts(self, history: Iterable[str]) -> Counter:
+        """How many of `history`'s items are from each decade (1990 for 1995); items without a year are
+        left out."""
+        return Counter(self.items[i].year // 10 * 10 for i in history if self.items[i].year)
+
+    def usual_decade(self, history: Iterable[str]) -> int | None:
+        """The decade most of `history`'s items are from (the earliest on a tie); None when no item has
+        a year."""
+        decades = self.decade_counts(history)
+        return min(decades, key=lambda d: (-decades[d], d)) if decades else None
 
     def stats(self) -> dict:
         return {

@@ -19,7 +19,7 @@ can be explained in one line (and each tested on hand-built traces):
   said to recur most ("Drama recurs most", "Most of the history is Drama") that another genre
   outnumbers, or said to be the viewer's taste ("this viewer prefers A and B", "Their taste leans
   to A") that is not among its two most frequent genres (ties count as among them). Counts are
-  `core.corpus.metadata_teacher.genre_counts` / `decade_counts`, what the teacher states.
+  `Dataset.genre_counts` / `decade_counts`, what the teacher states (and the summary prompt lists).
 - `title_sid`: a title immediately followed by a SID of another item ("Toy Story (1995) <sid of Heat>"),
   or a SID right after a `... (YYYY)` that is no title of the catalogue: a title the model invented
   or misspelt for a real SID ("Good Will Finding Heaven (1997) <sid of Good Will Hunting>").
@@ -41,7 +41,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from core.corpus.metadata_teacher import decade_counts, genre_counts, usual_decade
 from core.data.schema import Dataset
 from core.decode.stream import split_sid_chunks
 from core.sid.sidmap import SidMap
@@ -140,7 +139,7 @@ class FaithfulnessChecker:
                 out["title_sid"].append(f"{b.text} follows a title that is not its item's, "
                                         f"{self.dataset.items[b.items[0]].dated_title}")
         known = [i for i in history if i in self.dataset.items]  # claims about the whole history read these
-        genres, decades = genre_counts(known, self), decade_counts(known, self)
+        genres, decades = self.dataset.genre_counts(known), self.dataset.decade_counts(known)
         for sentence, named in self._sentences(reasoning, mentions):
             entities = _entities(named)
             if HISTORY_CUES.search(sentence) and not PREDICTION_CUES.search(sentence):
@@ -203,7 +202,7 @@ class FaithfulnessChecker:
         if not decades or not USUAL_DECADE_CUES.search(sentence):
             return []
         most = max(decades.values())
-        return [f"the history is mostly from the {usual_decade(history, self)}s, not the {d}0s"
+        return [f"the history is mostly from the {self.dataset.usual_decade(history)}s, not the {d}0s"
                 for d in DECADE.findall(sentence) if decades[int(d) * 10] < most]
 
     def _history_genre_problems(self, sentence: str, counts: Counter) -> list[str]:

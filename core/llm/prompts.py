@@ -3,8 +3,8 @@
 One prompt everywhere matters: a model trained on one wording and evaluated on another loses
 accuracy for reasons that have nothing to do with recommendation. The history is the user's last
 `window` items, oldest first, each written as its SID (or, for the reasoning variants, with its
-title, year and genres: HISTORY_STYLES); the user turn asks for the next item's SID, and the
-answer (the assistant turn) is the SID alone, e.g.
+title, year and genres, and optionally a line of genre and decade counts: HISTORY_STYLES); the user
+turn asks for the next item's SID, and the answer (the assistant turn) is the SID alone, e.g.
 `<a_12><b_3><c_45>`. Items are separated by a newline: an added token after a space costs an extra
 lone-space token with this tokenizer, a newline costs one token and reads naturally.
 
@@ -73,7 +73,10 @@ HISTORY_STYLES = {
     "sid": "the SID alone (the papers' prompt)",
     "title": "the SID, then the title",
     "facts": "the title with its year, the SID, then the genres (what a reasoning trace states about an item)",
+    "summary": "facts, then one line of counts over the shown items: the most common genres and decade (what a "
+               "trace states about the whole history, so the student copies it instead of counting)",
 }
+SUMMARY_GENRES = 3  # genres the summary line lists (the teacher's claims name at most the top two)
 
 
 def history_style(meta: dict) -> str:
@@ -98,7 +101,8 @@ def history_block(sidmap: SidMap, dataset: Dataset | None, history_item_ids: Seq
                   style: str = "sid") -> str:
     """One line per item, oldest first, written in `style` (HISTORY_STYLES): e.g. "sid"
     `<a_3><b_0><c_3>`, "title" `<a_3><b_0><c_3> Heat`, "facts" `Heat (1995) <a_3><b_0><c_3>: Action, Crime`
-    (title then SID, as the teacher's traces name items, so the student copies rather than recalls)."""
+    (title then SID, as the teacher's traces name items, so the student copies rather than recalls);
+    "summary" is "facts" followed by `history_summary`'s line."""
     history = check_history(sidmap, history_item_ids)
     if style not in HISTORY_STYLES:
         raise ValueError(f"unknown history style {style!r}")
@@ -114,7 +118,31 @@ def history_block(sidmap: SidMap, dataset: Dataset | None, history_item_ids: Seq
             lines.append(f"{sid} {item.title}")
         else:
             lines.append(f"{item.dated_title} {sid}" + (f": {', '.join(item.genres)}" if item.genres else ""))
+    if style == "summary" and (summary := history_summary(dataset, history)):
+        lines.append(summary)
     return "\n".join(lines)
+
+
+def history_summary(dataset: Dataset, history: Sequence[str]) -> str:
+    """One line of counts over `history` (the items a prompt shows), e.g. "Most common genres: Drama (9),
+    Comedy (7), Romance (5). Most common decade: the 1990s (17 of 20)." ('' when the items have neither
+    genres nor years).
+
+    Why: the teacher's claims about the whole history ("Drama recurs most", "their taste leans to A and B",
+    "the decade they watch most") are counts over 20 items, and a 135M student that copies item lines
+    faithfully gets those counts wrong (35% of the facts-prompt reason's 943 test traces carried such a
+    flag, against 7% for every other flag together). Written here, the counts are something the student
+    reads, as it reads each item's genres; the order is `Dataset.genre_counts`'s by count then name, the
+    order the teacher and the faithfulness checker break ties in."""
+    genres, decades = dataset.genre_counts(history), dataset.decade_counts(history)
+    parts = []
+    if genres:
+        top = sorted(genres.items(), key=lambda kv: (-kv[1], kv[0]))[:SUMMARY_GENRES]
+        parts.append("Most common genres: " + ", ".join(f"{g} ({n})" for g, n in top) + ".")
+    if decades:
+        usual = dataset.usual_decade(history)
+        parts.append(f"Most common decade: the {usual}s ({decades[usual]} of {len(history)}).")
+    return " ".join(parts)
 
 
 def recommendation_messages(sidmap: SidMap, dataset: Dataset | None, history: Sequence[str],

@@ -64,7 +64,8 @@ class ReasonSettings(TrainerSettings):
     prompt_history: str = field(default="facts", metadata={
         "choices": tuple(HISTORY_STYLES),
         "help": "how the prompt writes each history item: facts (title and year, SID, genres: the student reasons "
-                "from what it sees), title (SID then title) or sid (the paper's SID-only prompt); recorded as the "
+                "from what it sees), summary (facts and a line of genre and decade counts, which the traces' claims about the "
+                "whole history copy), title (SID then title) or sid (the paper's SID-only prompt); recorded as the "
                 "checkpoint's \"history\""})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the traces when max_steps is -1"})

@@ -1,8 +1,11 @@
 """The offline teacher states the right facts, interleaves the right SIDs and is deterministic."""
 from __future__ import annotations
 
+import re
+
 from core.corpus.metadata_teacher import MetadataTeacher, join, series_key
 from core.eval.faithfulness import FLAGS, FaithfulnessChecker
+from core.llm.prompts import history_summary
 from core.sid.sidmap import TOKEN_RE
 
 
@@ -69,6 +72,27 @@ def test_reasoning_traces_are_varied_checkable_and_end_in_the_next_items_kind(ti
         openings.add(text.split()[0])
     assert len(openings) >= 3  # several structures, not one template
     assert conclusions == {True, False}  # a genre the next item shares with the history, or none
+
+
+def test_claims_about_the_whole_history_copy_the_summary_prompts_counts(tiny_context):
+    """What the traces say about the whole history (the dominant genre, the two taste genres, the usual
+    decade) is written in the summary prompt's last line, so a student can copy it instead of counting."""
+    claims = {"dominant": 0, "taste": 0, "era": 0}
+    for example in tiny_context.train_examples:
+        history = example.history[-tiny_context.window:]
+        text = MetadataTeacher().reasoning_trace(example.user_id, history, example.target, tiny_context)
+        summary = history_summary(tiny_context.dataset, history)
+        listed = re.findall(r"(\w[\w-]*) \(\d+\)", summary.split(". Most common decade")[0])
+        for genre in re.findall(r"(\w[\w-]*) recurs most|Most of the history is (\w[\w-]*)", text):
+            assert "".join(genre) == listed[0]
+            claims["dominant"] += 1
+        for a, b in re.findall(r"(?:leans to|prefers) (\w[\w-]*) and (\w[\w-]*)", text):
+            assert [a, b] == listed[:2]
+            claims["taste"] += 1
+        for decade in re.findall(r"from the (\d{4})s, (?:the decade they watch most|like most of what they)", text):
+            assert f"Most common decade: the {decade}s" in summary
+            claims["era"] += 1
+    assert min(claims.values()) > 0  # every kind of claim was met
 
 
 def test_series_key_groups_sequels_and_ignores_short_names():

@@ -6,6 +6,7 @@ from core.llm.prompts import (
     DEFAULT_WINDOW,
     candidate_messages,
     history_block,
+    history_summary,
     history_window,
     recommendation_messages,
     render_prompt,
@@ -30,6 +31,23 @@ def test_history_block_lists_sids_oldest_first(toy_sidmap, toy_dataset):
         "Heat (1995) <a_3><b_0><c_3>: Action, Crime\nFilm 17 <a_1><b_2><c_1>")
     with pytest.raises(ValueError, match="unknown history style"):
         history_block(toy_sidmap, dataset, ["3"], style="titles")
+
+
+def test_summary_history_ends_with_the_counts_the_traces_state(toy_sidmap):
+    items = {i: Item(i, f"Film {i}", 1990 + int(i) % 3 * 10 if int(i) % 5 else None,
+                     (("Drama",) if int(i) % 2 else ("Comedy", "Crime")) + (("War",) if i == "3" else ()))
+             for i in toy_sidmap.codes}
+    dataset = Dataset("toy", items, {}, {})
+    history = ["3", "17", "4", "6"]  # Drama 2 (3, 17), Comedy 2 and Crime 2 (4, 6), War 1; 1990s: 3, 6
+    block = history_block(toy_sidmap, dataset, history, style="summary")
+    assert block.startswith(history_block(toy_sidmap, dataset, history, style="facts") + "\n")
+    # ties broken by name, as the teacher's "recurs most" and the checker's counts break them; top three only
+    assert block.splitlines()[-1] == ("Most common genres: Comedy (2), Crime (2), Drama (2). "
+                                      "Most common decade: the 1990s (2 of 4).")
+    # no item with a year: no decade part
+    assert history_summary(dataset, ["5", "10"]) == "Most common genres: Comedy (1), Crime (1), Drama (1)."
+    no_facts = Dataset("toy", {i: Item(i, f"Film {i}") for i in toy_sidmap.codes}, {}, {})
+    assert history_block(toy_sidmap, no_facts, ["3"], style="summary") == "Film 3 <a_3><b_0><c_3>"
 
 
 def test_messages_render_through_the_chat_template(toy_sidmap, toy_dataset):
