@@ -134,13 +134,16 @@ class MetadataTeacher:
         one item a sentence names, copied whole and in order from its prompt line ("X (1995) <sid>,
         which is Crime, Drama, Thriller": the student copies a line it sees instead of merging or
         counting genres over items, which the first facts-prompt student got wrong in most traces),
-        the decade of the one item a sentence names, that a named item is in the history. The
+        that a named item is in the history, and counts over the whole history (the most common genre,
+        the two taste genres, the usual decade) exactly as the summary prompt lists them
+        (`core.llm.prompts.history_summary`: a 135M student copies a count it sees, it cannot count
+        20 items). The
         structures (recent trend, dominant genre, era, series, taste profile) are chosen per example
         by a stable hash among those that apply, so the student meets several shapes rather than one
-        template. The conclusion names only what the history supports (`_conclusion`), never an
-        item: the SID after `</think>` names the item (a title the student would have to recall is
-        what the first traces made up). Kept short (~50-110 tokens) so reasoning stays cheap to
-        train on and to decode.
+        template. The conclusion names only what the history supports (`_conclusion`: its most common
+        genre and decade, not the target's), never an item: the SID after `</think>` names the item
+        (a title the student would have to recall is what the first traces made up). Kept short
+        (~50-110 tokens) so reasoning stays cheap to train on and to decode.
         """
         history = list(history)
         key = (user_id, len(history), target)
@@ -182,14 +185,13 @@ class MetadataTeacher:
                      f"Most of the history is {genre}, for example {named}."], *key, "dominant")
 
     def _era(self, history, context, key) -> str | None:
+        """The history's usual decade, named without an example item: the summary prompt lists it, and a
+        student that had to name an item from that decade named the latest item whatever its year."""
         decade = context.dataset.usual_decade(history)
         if decade is None:
             return None
-        example = next(i for i in reversed(history) if (context.dataset.items[i].year or 0) // 10 * 10 == decade)
-        # the item first, then its decade: the student reads the decade off the year it has just copied
-        return pick([f"{context.labelled(example)} is from the {decade}s, the decade they watch most.",
-                     f"{context.labelled(example)} is from the {decade}s, like most of what they watch."],
-                    *key, "era")
+        return pick([f"The {decade}s are the decade they watch most.",
+                     f"Most of what they watch is from the {decade}s."], *key, "era")
 
     def _series(self, history, target, context, key) -> str | None:
         wanted = series_key(context.dataset.items[target].title)
@@ -207,21 +209,21 @@ class MetadataTeacher:
         return pick([f"Their taste leans to {join(top)}.", f"Overall this viewer prefers {join(top)}."], *key, "profile")
 
     def _conclusion(self, history, target, context, key) -> str:
-        """What kind of item comes next, in terms the student can infer from the history: the genre
-        the next item shares with the history (the one the history has most of), and the decade only
-        when it is the history's own. Not the next item's full genre list and decade: a conclusion
-        that spells those out is an answer the student must guess at test time, and the SID after it
-        follows the guess (the first checkable traces did so, and the reasoning variant's HR@10 fell
-        to a fifth of the sft's)."""
-        item = context.dataset.items[target]
+        """What kind of item comes next, inferred from the history alone: its most common genre and
+        usual decade (what the summary prompt lists). Not the next item's own genre: a conclusion that
+        knows the target teaches the student that the SID after `</think>` follows the conclusion, and
+        at test time the conclusion is a guess the SID then follows (a conclusion naming the genre the
+        target shares with the history bound the answer to it: 77% of a reasoning variant's top-1
+        answers carried the concluded genre, and HR@10 fell against the parent sft). `target` is only
+        part of the phrasing key."""
         counts = context.dataset.genre_counts(history)
-        shared = sorted((g for g in item.genres if g in counts), key=lambda g: (-counts[g], g))
         usual = context.dataset.usual_decade(history)
-        era = f" from the {usual}s" if item.year and item.year // 10 * 10 == usual else ""
-        if not shared:
-            return pick(["Next they may try something outside their usual genres.",
-                         "The next pick may be a change from what they usually watch."], *key, "end")
-        kind = f"{article(shared[0])} {shared[0]} title{era}"
+        era = f" from the {usual}s" if usual else ""
+        if not counts:
+            return pick([f"Next they will probably watch another title{era}.",
+                         f"A fitting next pick is another title{era}."], *key, "end")
+        genre = min(counts, key=lambda g: (-counts[g], g))
+        kind = f"{article(genre)} {genre} title{era}"
         return pick([f"So the next one is likely {kind}, in line with their taste.", f"A fitting next pick is {kind}.",
                      f"Next they will probably watch {kind}."], *key, "end")
 

@@ -12,7 +12,7 @@ can be explained in one line (and each tested on hand-built traces):
   "since they watched X, the next is Y" mixes both and is skipped rather than guessed at.
 - `year`: `Title (YYYY)` where no item with that title is from YYYY; "from the 1990s" in a
   sentence that names exactly one item, when that item is from another decade; and a decade said to
-  be the history's usual one ("like most of what they watch", "the decade they watch most") that
+  be the history's usual one ("most of what they watch is from the 1990s", "the decade they watch most") that
   fewer history items are from than from another decade.
 - `genre`: genres claimed for the items of a sentence ("a Comedy and Drama title", "..., which are
   Horror") that none of the sentence's named items has; and claims about the whole history: a genre
@@ -55,7 +55,7 @@ PREDICTION_CUES = re.compile(r"\b(next|likely|recommend\w*|pick|suggest\w*|shoul
                              re.IGNORECASE)
 DECADE = re.compile(r"\bthe (\d{3})0s\b")
 SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
-USUAL_DECADE_CUES = re.compile(r"\b(?:the decade they watch most|like most of what they watch)\b", re.IGNORECASE)
+USUAL_DECADE_CUES = re.compile(r"\b(?:the decade they watch most|most of what they watch)\b", re.IGNORECASE)
 TASTE_CUES = re.compile(r"\b(?:taste leans to|viewer prefers|they prefer)\b([^.!?\n]*)", re.IGNORECASE)
 CLAIM_NOUNS = r"(?:titles?|movies?|films?|items?|ones?|picks?)"
 YEAR_BEFORE = re.compile(r"\(\d{4}\)\s?$")  # text that ends like "Title (YYYY)", right before a SID

@@ -61,17 +61,16 @@ def test_reasoning_traces_are_varied_checkable_and_end_in_the_next_items_kind(ti
         assert text == MetadataTeacher().reasoning_trace(example.user_id, history, example.target, tiny_context)
         assert checker.flags(text, history) == {flag: [] for flag in FLAGS}  # every claim holds
         assert set(_sid_items(tiny_context, text)) <= set(history)  # the target's SID follows </think>
-        target = tiny_context.dataset.items[example.target]
-        last = text.rsplit(". ", 1)[-1]  # the conclusion: only what the history lets the student infer
-        seen = {g for i in history for g in tiny_context.dataset.items[i].genres}
-        named = [g for g in sorted(seen | set(target.genres)) if g in last]
-        assert len(named) <= 1 and set(named) <= set(target.genres) & seen
-        if "0s" in last:
-            assert f"the {target.year // 10 * 10}s" in last
-        conclusions.add(bool(named))
-        openings.add(text.split()[0])
+        last = text.rsplit(". ", 1)[-1]  # the conclusion: the history's own genre and decade, not the target's
+        counts = tiny_context.dataset.genre_counts(history)
+        seen = sorted(counts)
+        named = [g for g in seen if g in last]
+        assert named == [min(counts, key=lambda g: (-counts[g], g))]
+        assert f"the {tiny_context.dataset.usual_decade(history)}s" in last
+        conclusions.add(last)
+        openings.add(" ".join(text.split()[:2]))
     assert len(openings) >= 3  # several structures, not one template
-    assert conclusions == {True, False}  # a genre the next item shares with the history, or none
+    assert len(conclusions) >= 3  # several phrasings and genres
 
 
 def test_claims_about_the_whole_history_copy_the_summary_prompts_counts(tiny_context):
@@ -89,8 +88,9 @@ def test_claims_about_the_whole_history_copy_the_summary_prompts_counts(tiny_con
         for a, b in re.findall(r"(?:leans to|prefers) (\w[\w-]*) and (\w[\w-]*)", text):
             assert [a, b] == listed[:2]
             claims["taste"] += 1
-        for decade in re.findall(r"from the (\d{4})s, (?:the decade they watch most|like most of what they)", text):
-            assert f"Most common decade: the {decade}s" in summary
+        for decade in re.findall(r"The (\d{4})s are the decade they watch most|Most of what they watch is from the "
+                                 r"(\d{4})s", text):
+            assert f"Most common decade: the {''.join(decade)}s" in summary
             claims["era"] += 1
     assert min(claims.values()) > 0  # every kind of claim was met
 
