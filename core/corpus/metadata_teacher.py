@@ -15,6 +15,7 @@ import zlib
 from typing import Sequence
 
 from core.corpus.context import CorpusContext, HistoryFacts
+from core.llm.prompts import SUMMARY_GENRES
 
 
 def pick(options: Sequence[str], *key) -> str:
@@ -137,23 +138,37 @@ class MetadataTeacher:
         that a named item is in the history, and counts over the whole history (the most common genre,
         the two taste genres, the usual decade) exactly as the summary prompt lists them
         (`core.llm.prompts.history_summary`: a 135M student copies a count it sees, it cannot count
-        20 items). The
-        structures (recent trend, dominant genre, era, series, taste profile) are chosen per example
-        by a stable hash among those that apply, so the student meets several shapes rather than one
-        template. The conclusion names only what the history supports (`_conclusion`: its most common
+        20 items). The structures (recent trend, dominant genre, era, series, taste profile) are
+        chosen by what the prompt shows (`_observations`), so users with different histories get
+        different shapes and the student can learn which one applies; the phrasing within a structure
+        varies by a stable hash of the ids. The conclusion names only what the history supports (`_conclusion`: its most common
         genre and decade, not the target's), never an item: the SID after `</think>` names the item
         (a title the student would have to recall is what the first traces made up). Kept short
         (~50-110 tokens) so reasoning stays cheap to train on and to decode.
         """
         history = list(history)
         key = (user_id, len(history), target)
-        observations = [text for text in (
-            self._recent(history, context, key), self._dominant(history, context, key),
-            self._era(history, context, key), self._series(history, target, context, key),
-            self._profile(history, context, key)) if text]
-        order = sorted(range(len(observations)), key=lambda n: zlib.crc32(f"{key}|{n}".encode()))
-        chosen = [observations[n] for n in sorted(order[:2])]
-        return " ".join(chosen + [self._conclusion(history, target, context, key)])
+        return " ".join([text for text in self._observations(history, context, key) if text]
+                        + [self._conclusion(history, target, context, key)])
+
+    def _observations(self, history, context, key) -> list[str | None]:
+        """The two observations, chosen by what the prompt shows, so the student can tell which apply:
+        the latest item continuing a series of the history (series, then the taste profile); the latest
+        item carrying the history's most common genre (recent, then dominant genre); the latest item
+        carrying one of the summary's listed genres (recent, then profile); else, a latest pick away
+        from their usual genres (era, then profile). A choice by a hash of the ids instead, which the
+        student cannot see, left it writing the likeliest shape for every user (greedy decoding: one
+        structure in all 943 test traces)."""
+        counts = context.dataset.genre_counts(history)
+        listed = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:SUMMARY_GENRES]]
+        latest = set(context.dataset.items[history[-1]].genres)
+        if (series := self._series(history, context, key)) is not None:
+            return [series, self._profile(history, context, key)]
+        if listed and listed[0] in latest:
+            return [self._recent(history, context, key), self._dominant(history, context, key)]
+        if latest & set(listed):
+            return [self._recent(history, context, key), self._profile(history, context, key)]
+        return [self._era(history, context, key), self._profile(history, context, key)]
 
     @staticmethod
     def _genre_line(context: CorpusContext, item_id: str) -> str:
@@ -193,13 +208,14 @@ class MetadataTeacher:
         return pick([f"The {decade}s are the decade they watch most.",
                      f"Most of what they watch is from the {decade}s."], *key, "era")
 
-    def _series(self, history, target, context, key) -> str | None:
-        wanted = series_key(context.dataset.items[target].title)
-        same = [i for i in history if wanted and series_key(context.dataset.items[i].title) == wanted]
-        if not same:
+    def _series(self, history, context, key) -> str | None:
+        """The latest item when an earlier history item belongs to the same series (`series_key`)."""
+        wanted = series_key(context.dataset.items[history[-1]].title)
+        if not wanted or not any(series_key(context.dataset.items[i].title) == wanted for i in history[:-1]
+                                 if i != history[-1]):
             return None
-        return pick([f"They watched {context.labelled(same[-1])}, part of a series they may continue.",
-                     f"{context.labelled(same[-1])} in their history belongs to a series."], *key, "series")
+        return pick([f"They watched {context.labelled(history[-1])}, part of a series they may continue.",
+                     f"{context.labelled(history[-1])} in their history belongs to a series."], *key, "series")
 
     def _profile(self, history, context, key) -> str | None:
         counts = context.dataset.genre_counts(history)

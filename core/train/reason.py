@@ -1,6 +1,7 @@
 """Reasoning activation: teach the aligned model the output format `<think>...</think>` + SID.
 
     python -m core train reason --from sft --preset quick     # ~30 min on 2 CPU cores
+    python -m core train reason --from sft --prompt-history facts  # item lines without the counts line
     python -m core train reason --from sft --prompt-history sid  # the paper's SID-only prompt
     python -m core train reason --from sft --teacher openai --teacher-base-url URL --teacher-model NAME
 
@@ -9,7 +10,8 @@ of at least 3 items) get a reasoning trace from the teacher (`MetadataTeacher` o
 any OpenAI-compatible endpoint when configured; its answers are cached in the store). A record is
 the canonical recommendation prompt with the think-first instruction (`variant_messages` with
 `think`, no profile: the evaluation prompt), by default with each history item written as its title
-and year, SID and genres (`--prompt-history facts`), and the completion `<think>\\n{trace}\\n</think>{SID}`:
+and year, SID and genres, then one line of counts over those items, the most common genres and decade
+(`--prompt-history summary`), and the completion `<think>\\n{trace}\\n</think>{SID}`:
 the SID follows `</think>` directly, where the evaluation's constrained search and the app continue.
 The teacher sees only what the prompt shows: the last `window` history items, without the user's
 profile or ratings (the first traces said "They rated X highest" and counted genres over the whole
@@ -19,8 +21,13 @@ Why titles, years and genres in the prompt by default: the traces name history i
 SID and state their genres and decades; with these in front of it the student copies what it sees
 instead of recalling them from three code tokens (the first reasoning variants, trained from an sft
 that could not, wrote "The (1997)" for most items; the next, shown titles without years or genres,
-still got most years and genres wrong). The analyst reads all of it. The paper's SID-only prompt
-(`--prompt-history sid`) and SID-then-title (`title`) stay selectable; the checkpoint's
+still got most years and genres wrong). The counts line is there for the same reason: the traces'
+claims about the whole history ("Drama recurs most", "their taste leans to A and B", "the decade they
+watch most") are counts over 20 items, which the facts-prompt student got wrong in a third of its test
+traces while it copied item lines almost without error; with the counts in front of it, it copies them
+too (the measured flag rates are in the README). The analyst reads all of it. The item lines without
+the counts (`--prompt-history facts`), the paper's SID-only prompt (`sid`) and SID-then-title (`title`)
+stay selectable; the checkpoint's
 `sidlens.json` records which one (`"history"`), and evaluation, the app and GRPO rebuild exactly
 that prompt.
 
@@ -61,11 +68,11 @@ class ReasonSettings(TrainerSettings):
     teacher_base_url: str | None = field(default=None, metadata={"help": "openai teacher: server URL"})
     teacher_model: str | None = field(default=None, metadata={"help": "openai teacher: model name"})
     examples: int = field(default=256, metadata={"help": "training users that get a trace (one each)"})
-    prompt_history: str = field(default="facts", metadata={
+    prompt_history: str = field(default="summary", metadata={
         "choices": tuple(HISTORY_STYLES),
-        "help": "how the prompt writes each history item: facts (title and year, SID, genres: the student reasons "
-                "from what it sees), summary (facts and a line of genre and decade counts, which the traces' claims about the "
-                "whole history copy), title (SID then title) or sid (the paper's SID-only prompt); recorded as the "
+        "help": "how the prompt writes the history: summary (each item's title and year, SID and genres, then a line "
+                "of genre and decade counts that the traces' claims about the whole history copy), facts (the item "
+                "lines alone), title (SID then title) or sid (the paper's SID-only prompt); recorded as the "
                 "checkpoint's \"history\""})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps (-1: epochs decide)"})
     epochs: float = field(default=1.0, metadata={"help": "passes over the traces when max_steps is -1"})
@@ -118,7 +125,7 @@ def sample_examples(context, n: int, seed: int) -> list:
 
 
 def reasoning_records(dataset, sidmap, teacher, n: int, seed: int = 0, window: int = DEFAULT_WINDOW,
-                      history: str = "facts", progress: bool = True) -> list[dict]:
+                      history: str = "summary", progress: bool = True) -> list[dict]:
     """Conversational prompt/completion records of `n` users' traces (see the module docstring)."""
     from tqdm.auto import tqdm
 

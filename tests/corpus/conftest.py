@@ -14,7 +14,10 @@ GENRES = ["Drama", "Comedy", "Action", "Horror", "Romance", "Animation"]
 
 def make_dataset(n_users: int = 8, n_items: int = 30, seed: int = 1) -> Dataset:
     rng = random.Random(seed)
-    items = {str(i): Item(str(i), f"Film {i}", 1960 + 3 * i, tuple(rng.sample(GENRES, rng.randint(1, 2))))
+    # one title per franchise ("Film7"; "Film 7" would make every item a sequel of every other), but item 2
+    # continues item 1's series, so the teacher's series observation has a case
+    items = {str(i): Item(str(i), "Film1 2" if i == 2 else f"Film{i}", 1960 + 3 * i,
+                          tuple(rng.sample(GENRES, rng.randint(1, 2))))
              for i in range(1, n_items + 1)}
     users = {str(u): User(str(u), 20 + u, "MF"[u % 2], "student" if u % 3 else None) for u in range(1, n_users + 1)}
     sequences = {}

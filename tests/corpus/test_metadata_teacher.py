@@ -77,9 +77,10 @@ def test_claims_about_the_whole_history_copy_the_summary_prompts_counts(tiny_con
     """What the traces say about the whole history (the dominant genre, the two taste genres, the usual
     decade) is written in the summary prompt's last line, so a student can copy it instead of counting."""
     claims = {"dominant": 0, "taste": 0, "era": 0}
-    for example in tiny_context.train_examples:
-        history = example.history[-tiny_context.window:]
-        text = MetadataTeacher().reasoning_trace(example.user_id, history, example.target, tiny_context)
+    histories = [(u, items[max(0, n - tiny_context.window):n], items[n]) for u in tiny_context.dataset.sequences
+                 for items in [tiny_context.split.train_items(u)] for n in range(3, len(items))]
+    for user, history, target in histories:
+        text = MetadataTeacher().reasoning_trace(user, history, target, tiny_context)
         summary = history_summary(tiny_context.dataset, history)
         listed = re.findall(r"(\w[\w-]*) \(\d+\)", summary.split(". Most common decade")[0])
         for genre in re.findall(r"(\w[\w-]*) recurs most|Most of the history is (\w[\w-]*)", text):

@@ -10,7 +10,7 @@ from core.decode.stream import split_sid_chunks
 from core.errors import SidLensError
 from core.eval.faithfulness import FLAGS, FaithfulnessChecker
 from core.llm.adapter import ADAPTER_WEIGHTS, read_meta
-from core.llm.prompts import THINK_INSTRUCTION
+from core.llm.prompts import THINK_INSTRUCTION, history_summary
 from core.runs import card
 from core.train.reason import reasoning_records, settings_for, train_reason
 
@@ -32,6 +32,7 @@ def test_records_think_then_answer_with_the_target_sid(toy_world):
         for i in shown:
             item = toy_world.dataset.items[i]
             assert f"{item.dated_title} {toy_world.sidmap.sid_text(i)}: {', '.join(item.genres)}" in user_turn
+        assert f"{history_summary(toy_world.dataset, shown)}\n" in user_turn  # the counts the traces copy
         assert "rated" not in reasoning and "enjoy" not in reasoning
         assert checker.flags(reasoning, shown) == {flag: [] for flag in FLAGS}
         named = [i for kind, _, i in split_sid_chunks(reasoning, toy_world.sidmap) if kind == "sid"]
@@ -57,7 +58,7 @@ def test_reason_steps_lower_the_loss_and_save_a_think_checkpoint(toy_world, stor
     shipped_losses = [r["value"] for r in card.read_logs(settings.out_dir, "reason") if r["key"] == "loss"]
     assert shipped_losses == losses  # the curve is shipped with the adapter
     meta = read_meta(settings.out_dir)
-    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft" and meta["history"] == "facts"
+    assert meta["think"] is True and meta["stage"] == "reason" and meta["parent"] == "sft" and meta["history"] == "summary"
     before, after = load_file(toy_world.sft / ADAPTER_WEIGHTS), load_file(settings.out_dir / ADAPTER_WEIGHTS)
     assert before.keys() == after.keys()
     moved = [k for k in before if not before[k].equal(after[k])]
