@@ -73,6 +73,25 @@ def test_reasoning_traces_are_varied_checkable_and_end_in_the_next_items_kind(ti
     assert len(conclusions) >= 3  # several phrasings and genres
 
 
+def test_what_a_trace_observes_depends_on_the_history_alone(tiny_context):
+    """The structure (which items are named, which genres and decade) is read off the prompt, so the
+    student can learn it; only the phrasing varies with the user and target ids (and whether the recent
+    observation also names the item before the latest, a detail that makes no claim about the history as
+    a whole)."""
+    teacher, shapes = MetadataTeacher(), set()
+    for example in tiny_context.train_examples:
+        history = example.history[-tiny_context.window:]
+        others = [t for t in tiny_context.dataset.items if t != example.target][:3]
+        contents = set()
+        for user, target in [(example.user_id, example.target)] + [("someone else", t) for t in others]:
+            text = re.sub(r" Before it came [^<]*<[^.]*\.", "", teacher.reasoning_trace(user, history, target, tiny_context))
+            genres = tuple(sorted(set(re.findall(r"Drama|Comedy|Action|Horror|Romance|Animation", text))))
+            contents.add((tuple(_sid_items(tiny_context, text)), genres, tuple(re.findall(r"\d{4}s", text))))
+        assert len(contents) == 1, contents
+        shapes.add(len(contents.pop()[0]))
+    assert len(shapes) >= 2  # traces naming different numbers of items: several structures
+
+
 def test_claims_about_the_whole_history_copy_the_summary_prompts_counts(tiny_context):
     """What the traces say about the whole history (the dominant genre, the two taste genres, the usual
     decade) is written in the summary prompt's last line, so a student can copy it instead of counting."""
