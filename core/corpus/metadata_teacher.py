@@ -159,8 +159,7 @@ class MetadataTeacher:
         from their usual genres (era, then profile). A choice by a hash of the ids instead, which the
         student cannot see, left it writing the likeliest shape for every user (greedy decoding: one
         structure in all 943 test traces)."""
-        counts = context.dataset.genre_counts(history)
-        listed = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:SUMMARY_GENRES]]
+        listed = [g for g, _ in context.dataset.ranked_genres(history)[:SUMMARY_GENRES]]
         latest = set(context.dataset.items[history[-1]].genres)
         if (series := self._series(history, context, key)) is not None:
             return [series, self._profile(history, context, key)]
@@ -189,10 +188,10 @@ class MetadataTeacher:
         return first + f" Before it came {context.labelled(before)}, which is {self._genre_line(context, before)}."
 
     def _dominant(self, history, context, key) -> str | None:
-        counts = context.dataset.genre_counts(history)
-        if not counts:
+        ranked = context.dataset.ranked_genres(history)
+        if not ranked:
             return None
-        genre = min(counts, key=lambda g: (-counts[g], g))
+        genre = ranked[0][0]
         having = [i for i in history[::-1] if genre in context.dataset.items[i].genres]
         example = next((i for i in having if i not in history[-2:]), having[0])  # not the item _recent names
         named = f"{context.labelled(example)}, which is {self._genre_line(context, example)}"
@@ -218,8 +217,7 @@ class MetadataTeacher:
                      f"{context.labelled(history[-1])} in their history belongs to a series."], *key, "series")
 
     def _profile(self, history, context, key) -> str | None:
-        counts = context.dataset.genre_counts(history)
-        top = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:2]]
+        top = [g for g, _ in context.dataset.ranked_genres(history)[:2]]
         if len(top) < 2:
             return None
         return pick([f"Their taste leans to {join(top)}.", f"Overall this viewer prefers {join(top)}."], *key, "profile")
@@ -232,13 +230,13 @@ class MetadataTeacher:
         target shares with the history bound the answer to it: 77% of a reasoning variant's top-1
         answers carried the concluded genre, and HR@10 fell against the parent sft). `target` is only
         part of the phrasing key."""
-        counts = context.dataset.genre_counts(history)
+        ranked = context.dataset.ranked_genres(history)
         usual = context.dataset.usual_decade(history)
         era = f" from the {usual}s" if usual else ""
-        if not counts:
+        if not ranked:
             return pick([f"Next they will probably watch another title{era}.",
                          f"A fitting next pick is another title{era}."], *key, "end")
-        genre = min(counts, key=lambda g: (-counts[g], g))
+        genre = ranked[0][0]
         kind = f"{article(genre)} {genre} title{era}"
         return pick([f"So the next one is likely {kind}, in line with their taste.", f"A fitting next pick is {kind}.",
                      f"Next they will probably watch {kind}."], *key, "end")

@@ -80,6 +80,11 @@ class Dataset:
         prompt lists (one count for all three)."""
         return Counter(g for i in history for g in self.items[i].genres)
 
+    def ranked_genres(self, history: Iterable[str]) -> list[tuple[str, int]]:
+        """`genre_counts` as (genre, count) pairs, most common first and by name on a tie: the one order
+        in which the summary prompt lists genres and the teacher names the dominant and taste genres."""
+        return sorted(self.genre_counts(history).items(), key=lambda kv: (-kv[1], kv[0]))
+
     def decade_counts(self, history: Iterable[str]) -> Counter:
         """How many of `history`'s items are from each decade (1990 for 1995); items without a year are
         left out."""

@@ -134,10 +134,9 @@ def history_summary(dataset: Dataset, history: Sequence[str]) -> str:
     flag, against 7% for every other flag together). Written here, the counts are something the student
     reads, as it reads each item's genres; the order is `Dataset.genre_counts`'s by count then name, the
     order the teacher and the faithfulness checker break ties in."""
-    genres, decades = dataset.genre_counts(history), dataset.decade_counts(history)
+    top, decades = dataset.ranked_genres(history)[:SUMMARY_GENRES], dataset.decade_counts(history)
     parts = []
-    if genres:
-        top = sorted(genres.items(), key=lambda kv: (-kv[1], kv[0]))[:SUMMARY_GENRES]
+    if top:
         parts.append("Most common genres: " + ", ".join(f"{g} ({n})" for g, n in top) + ".")
     if decades:
         usual = dataset.usual_decade(history)
