@@ -28,7 +28,9 @@ share of parseable answers, share of exact hits, KL, mean completion length, ent
 share of groups whose rewards were all equal (no learning signal). Those step means mix learning
 with which users a step drew; `--probe-users N` also scores the same N validation users (greedy
 reasoning: the target SID's probability after it and the answer's rule reward) before the first
-step, every `--save-steps` and after the last, so the curve of one fixed set shows the learning.
+step, every `--save-steps` and after the last, so the curve of one fixed set shows the learning;
+`--keep-best-probe` then saves the adapter of the best of those probes (the parent's, when no step
+beat it): early stopping on validation users, for a policy whose probe rises before it falls.
 `--scale-rewards`: with the dense likelihood reward most groups' rewards differ by a few hundredths,
 which the paper's per-group std scaling (`group`) blows up to unit advantages, noise included;
 `batch` divides by the std of the whole step's rewards instead (a group with a hit then weighs more
@@ -104,6 +106,10 @@ class GRPOSettings(TrainerSettings):
         "help": "validation users scored with greedy reasoning before the first step, every --save-steps steps "
                 "and after the last: the target SID's probability after the reasoning and the greedy answer's "
                 "rule reward, on the same users each time (probe_target_prob, probe_sid_reward; 0 = off)"})
+    keep_best_probe: bool = field(default=False, metadata={
+        "help": "save the adapter as it was at the probe with the highest probe_target_prob (step 0, the parent, "
+                "included) instead of the last step's: early stopping on the fixed validation users (needs "
+                "--probe-users; probes within this process only, so a resumed run chooses among its own)"})
     reasoning_only_loss: bool = field(default=False, metadata={
         "help": "take the policy-gradient and KL terms over each completion's reasoning only (its tokens up to the one "
                 "that completes </think>): the SID sampled after it is not itself reinforced or penalised"})
@@ -137,6 +143,8 @@ class GRPOSettings(TrainerSettings):
             raise SidLensError(f"--scale-rewards must be {', '.join(SCALE_REWARDS)}, not {self.scale_rewards!r}")
         if self.probe_users < 0:
             raise SidLensError(f"--probe-users must be >= 0, not {self.probe_users}")
+        if self.keep_best_probe and not self.probe_users:
+            raise SidLensError("--keep-best-probe chooses among the probes' scores: pass --probe-users N too")
         if self.grounding_needs_level < 0:
             raise SidLensError(f"--grounding-needs-level must be >= 0, not {self.grounding_needs_level}")
         if self.use_vllm:
@@ -239,7 +247,10 @@ def _probe(store: Store, settings: GRPOSettings, dataset, sidmap, tokenizer, met
     """A callback that runs `probe_scores` on the first `settings.probe_users` validation users before the
     first step (or the resumed one), every `save_steps` steps and after the last, and logs the scores to the
     store at that step. Why: each GRPO step draws other users, so its reward mixes how hard they are with
-    what the policy learnt; the same users before and after show the learning alone."""
+    what the policy learnt; the same users before and after show the learning alone. With
+    `settings.keep_best_probe` it keeps a copy of the trainable weights (LoRA and SID rows, a few MB) at the
+    best probe_target_prob so far and puts them back into the model after the last probe (`best`: that
+    probe's scores)."""
     from transformers import TrainerCallback
 
     from core.data.split import Split
@@ -252,6 +263,8 @@ def _probe(store: Store, settings: GRPOSettings, dataset, sidmap, tokenizer, met
     class Probe(TrainerCallback):
         def __init__(self):
             self.history: list[dict] = []
+            self.best: dict | None = None
+            self._weights: dict | None = None
 
         def _score(self, args, state, model):
             if not state.is_world_process_zero or (self.history and self.history[-1]["step"] == state.global_step):
@@ -260,6 +273,10 @@ def _probe(store: Store, settings: GRPOSettings, dataset, sidmap, tokenizer, met
                                   bf16=args.bf16)
             self.history.append({"step": state.global_step, **scores})
             store.log_steps(settings.run, state.global_step, scores)
+            if settings.keep_best_probe and (self.best is None
+                                             or scores["probe_target_prob"] > self.best["probe_target_prob"]):
+                self.best = self.history[-1]
+                self._weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
             self._score(args, state, model)
@@ -270,6 +287,13 @@ def _probe(store: Store, settings: GRPOSettings, dataset, sidmap, tokenizer, met
 
         def on_train_end(self, args, state, control, model=None, **kwargs):
             self._score(args, state, model)
+            if self._weights is not None and self.best["step"] != self.history[-1]["step"]:
+                import torch
+
+                params = dict(model.named_parameters())
+                with torch.no_grad():
+                    for name, value in self._weights.items():
+                        params[name].copy_(value)
 
     return Probe()
 
@@ -431,6 +455,7 @@ def train_grpo(settings: GRPOSettings, store: Store | None = None) -> dict:
               "kl_last5": mean_of(logs[-5:], "kl"), "stopped_early": limit.stopped_early,
               **({"probe_users": settings.probe_users, "probe_first": probe.history[0], "probe_last": probe.history[-1]}
                  if probe and probe.history else {}),
+              **({"probe_best": probe.best} if probe and probe.best else {}),
               "resumed_from": resume and relative_to_repo(resume)}
     return finish_stage(trainer.model, tokenizer, sidmap, settings, store, record=record, config=config,
                         meta=think_meta(meta, settings, STAGE, history=history_style(meta)),

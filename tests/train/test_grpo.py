@@ -126,6 +126,31 @@ def test_probe_scores_are_the_greedy_completions_own(reason_world, store):
     assert scores["probe_target_prob"] > 0.05  # the parent writes the target's SID half the time
 
 
+def test_keep_best_probe_puts_back_the_best_probes_weights(reason_world, store):
+    # the probe snapshots the trainable weights at its best probe_target_prob and restores them after the
+    # last probe; here the last "step" wrecks the LoRA, so the parent's weights (step 0) must come back
+    from types import SimpleNamespace
+
+    from core.train.grpo import _probe
+    from core.train.stage import load_parent
+
+    _, _, dataset, sidmap, model, tokenizer, meta = load_parent(store, "reason")
+    settings = settings_for("quick", probe_users=3, keep_best_probe=True, max_completion_length=16, save_steps=1)
+    probe = _probe(store, settings, dataset, sidmap, tokenizer, meta)
+    args = SimpleNamespace(bf16=False)
+    lora = {n: p for n, p in model.named_parameters() if p.requires_grad and "lora_B" in n}
+    parent = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    probe.on_train_begin(args, SimpleNamespace(global_step=0, is_world_process_zero=True), None, model=model)
+    with torch.no_grad():
+        for p in lora.values():
+            p.add_(torch.randn_like(p) * 5.0)
+    probe.on_train_end(args, SimpleNamespace(global_step=1, is_world_process_zero=True), None, model=model)
+    assert [h["step"] for h in probe.history] == [0, 1]
+    assert probe.history[1]["probe_target_prob"] < probe.history[0]["probe_target_prob"]  # the wreck is worse
+    assert probe.best["step"] == 0
+    assert all(p.equal(parent[n]) for n, p in model.named_parameters() if p.requires_grad)
+
+
 def test_reasoning_mask_ends_at_think_end(reason_world, store):
     # the loss mask keeps a completion's tokens up to the one completing </think> and drops the SID after it;
     # a completion that never closes keeps its whole mask, padding stays 0
@@ -249,6 +274,8 @@ def test_bad_grpo_settings_are_one_line_errors():
         settings_for("quick", grounding_reward=-0.1)
     with pytest.raises(SidLensError, match="likelihood-reward"):
         settings_for("quick", likelihood_reward=-1.0)
+    with pytest.raises(SidLensError, match="--keep-best-probe chooses among the probes"):
+        settings_for("quick", keep_best_probe=True)
     with pytest.raises(SidLensError, match="micro-batch must divide the step's 2 x 4 = 8"):
         settings_for("quick", micro_batch=3)
     import importlib.util
