@@ -77,6 +77,10 @@ SCALE_REWARDS = ("group", "batch", "none")  # TRL's advantage scalings (GRPOConf
 
 @dataclass
 class GRPOSettings(TrainerSettings):
+    # which probe's weights are saved does not change what is learnt: a run started with --keep-best-probe can
+    # be resumed without it, which saves its last step's weights
+    NOT_IDENTITY = TrainerSettings.NOT_IDENTITY | {"keep_best_probe"}
+
     from_run: str = field(default="reason", metadata={"flag": "--from", "help": "run whose adapter is the policy's "
                                                       "start and, with beta > 0, the KL reference"})
     run: str = field(default="grpo", metadata={"help": "run name (store key, checkpoint folder name)"})
@@ -109,7 +113,7 @@ class GRPOSettings(TrainerSettings):
     keep_best_probe: bool = field(default=False, metadata={
         "help": "save the adapter as it was at the probe with the highest probe_target_prob (step 0, the parent, "
                 "included) instead of the last step's: early stopping on the fixed validation users (needs "
-                "--probe-users; probes within this process only, so a resumed run chooses among its own)"})
+                "--probe-users; among this process's probes only; resuming without it saves the last step's)"})
     reasoning_only_loss: bool = field(default=False, metadata={
         "help": "take the policy-gradient and KL terms over each completion's reasoning only (its tokens up to the one "
                 "that completes </think>): the SID sampled after it is not itself reinforced or penalised"})

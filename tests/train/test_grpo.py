@@ -151,6 +151,13 @@ def test_keep_best_probe_puts_back_the_best_probes_weights(reason_world, store):
     assert all(p.equal(parent[n]) for n, p in model.named_parameters() if p.requires_grad)
 
 
+def test_keep_best_probe_is_not_part_of_the_runs_identity():
+    # a run started with --keep-best-probe resumes without it (to save its last step's weights), not refused
+    best = settings_for("quick", probe_users=2, keep_best_probe=True)
+    assert best.identity() == settings_for("quick", probe_users=2).identity()
+    assert best.identity() != settings_for("quick", probe_users=3).identity()
+
+
 def test_reasoning_mask_ends_at_think_end(reason_world, store):
     # the loss mask keeps a completion's tokens up to the one completing </think> and drops the SID after it;
     # a completion that never closes keeps its whole mask, padding stays 0
