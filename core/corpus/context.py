@@ -124,15 +124,12 @@ class CorpusContext:
         return self._ratings[user_id]
 
     def history_facts(self, user_id: str, history: Sequence[str]) -> HistoryFacts:
-        items = [self.dataset.items[i] for i in history]
-        genres = Counter(g for item in items for g in item.genres)
-        decades = Counter(item.year // 10 * 10 for item in items if item.year)
         ratings = self.user_ratings(user_id)
         rated = [(ratings[i], i) for i in dict.fromkeys(history) if i in ratings]
         return HistoryFacts(
             items=tuple(history),
-            genres=sorted(genres.items(), key=lambda kv: (-kv[1], kv[0])),
-            decades=sorted(decades.items(), key=lambda kv: (-kv[1], kv[0])),
+            genres=self.dataset.ranked_genres(history),
+            decades=sorted(self.dataset.decade_counts(history).items(), key=lambda kv: (-kv[1], kv[0])),
             mean_rating=sum(r for r, _ in rated) / len(rated) if rated else None,
             liked=[i for r, i in sorted(rated, key=lambda x: (-x[0], x[1])) if r >= 4],
             disliked=[i for r, i in sorted(rated, key=lambda x: (x[0], x[1])) if r <= 2],

@@ -139,7 +139,7 @@ class FaithfulnessChecker:
                 out["title_sid"].append(f"{b.text} follows a title that is not its item's, "
                                         f"{self.dataset.items[b.items[0]].dated_title}")
         known = [i for i in history if i in self.dataset.items]  # claims about the whole history read these
-        genres, decades = self.dataset.genre_counts(known), self.dataset.decade_counts(known)
+        genres, decades = self.dataset.ranked_genres(known), self.dataset.decade_counts(known)
         for sentence, named in self._sentences(reasoning, mentions):
             entities = _entities(named)
             if HISTORY_CUES.search(sentence) and not PREDICTION_CUES.search(sentence):
@@ -205,22 +205,21 @@ class FaithfulnessChecker:
         return [f"the history is mostly from the {self.dataset.usual_decade(history)}s, not the {d}0s"
                 for d in DECADE.findall(sentence) if decades[int(d) * 10] < most]
 
-    def _history_genre_problems(self, sentence: str, counts: Counter) -> list[str]:
+    def _history_genre_problems(self, sentence: str, ranked: list[tuple[str, int]]) -> list[str]:
         """A genre said to recur most that another outnumbers; a taste genre outside the top two
-        (`counts`: `genre_counts` of the history)."""
-        if not counts:
+        (`ranked`: `Dataset.ranked_genres` of the history)."""
+        if not ranked:
             return []
-        ranked = sorted(counts.values(), reverse=True)
+        counts = dict(ranked)
+        (top, most), floor = ranked[0], ranked[min(1, len(ranked) - 1)][1]
         problems = []
         for match in self.most_genre.finditer(sentence):
             genre = match.group(1) or match.group(2)
-            if counts[genre] < ranked[0]:
-                problems.append(f"{genre} is said to recur most, but {min(counts, key=lambda g: (-counts[g], g))} "
-                                f"is more common in the history")
-        floor = ranked[min(1, len(ranked) - 1)]
+            if counts.get(genre, 0) < most:
+                problems.append(f"{genre} is said to recur most, but {top} is more common in the history")
         for match in TASTE_CUES.finditer(sentence):
             problems += [f"{g.group(0)} is not among the history's two most common genres"
-                         for g in self.genre_word.finditer(match.group(1)) if counts[g.group(0)] < floor]
+                         for g in self.genre_word.finditer(match.group(1)) if counts.get(g.group(0), 0) < floor]
         return problems
 
     def _label(self, item_id: str) -> str:

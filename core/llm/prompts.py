@@ -132,7 +132,7 @@ def history_summary(dataset: Dataset, history: Sequence[str]) -> str:
     "the decade they watch most") are counts over 20 items, and a 135M student that copies item lines
     faithfully gets those counts wrong (35% of the facts-prompt reason's 943 test traces carried such a
     flag, against 7% for every other flag together). Written here, the counts are something the student
-    reads, as it reads each item's genres; the order is `Dataset.genre_counts`'s by count then name, the
+    reads, as it reads each item's genres; the order is `Dataset.ranked_genres`'s, by count then name, the
     order the teacher and the faithfulness checker break ties in."""
     top, decades = dataset.ranked_genres(history)[:SUMMARY_GENRES], dataset.decade_counts(history)
     parts = []
